@@ -1,0 +1,315 @@
+/*
+ * msgr: a C re-implementation of Ceph's AsyncMessenger speaking msgr2.
+ *
+ * Objects:
+ *   struct msgr        a messenger (Ceph's AsyncMessenger): my entity name
+ *                      and addresses, policies, connections, dispatchers;
+ *   struct msgr_conn   one session with a peer (AsyncConnection), owned by
+ *                      one worker for life, refcounted;
+ *   struct msgr_msg    one message, refcounted, payload not copied.
+ *
+ * Threads: every callback of a dispatcher runs either on a connection's
+ * worker (ms_fast_dispatch and the fast upcalls) or on the messenger's
+ * dispatch worker (everything else), never two at once for one messenger's
+ * dispatch queue. API calls are safe from any thread unless noted.
+ *
+ * Ownership (nng's rule): msgr_send_message and msgr_conn_send_message take
+ * over the caller's reference to the message only when they return 0.
+ */
+#ifndef MSGR_MSGR_H
+#define MSGR_MSGR_H
+
+#include <stdint.h>
+
+#include "msgr/err.h"
+#include "msgr/stack.h"
+#include "msgr/types.h"
+
+struct msgr;
+struct msgr_conn;
+struct msgr_msg;
+
+/* ---------------------------------------------------------------- policy */
+
+struct msgr_policy {
+    uint8_t lossy, server, standby, resetcheck, register_lossy_clients;
+    uint64_t features_supported, features_required;
+    uint64_t throttle_bytes, throttle_msgs; /* 0: unlimited */
+};
+
+enum msgr_policy_kind {
+    MSGR_POLICY_LOSSY_CLIENT,
+    MSGR_POLICY_LOSSLESS_CLIENT,
+    MSGR_POLICY_LOSSLESS_PEER,
+    MSGR_POLICY_LOSSLESS_PEER_REUSE,
+    MSGR_POLICY_STATELESS_SERVER,
+    MSGR_POLICY_STATELESS_REGISTERED_SERVER,
+    MSGR_POLICY_STATEFUL_SERVER,
+};
+
+/* Ceph's Policy constructors (PROTOCOL.md §2). */
+struct msgr_policy msgr_policy_make(enum msgr_policy_kind kind,
+                                    uint64_t features_required);
+/* "lossy_client", "lossless_peer", ...; -EINVAL when unknown. */
+int msgr_policy_parse(const char *name, enum msgr_policy_kind *kind);
+const char *msgr_policy_name(enum msgr_policy_kind kind);
+
+/* --------------------------------------------------------------- message */
+
+#define MSGR_PRIO_LOW     64
+#define MSGR_PRIO_DEFAULT 127
+#define MSGR_PRIO_HIGH    196
+#define MSGR_PRIO_HIGHEST 255
+
+/* Ceph message types used by the probe and tests. */
+#define MSGR_MSG_MON_MAP       4
+#define MSGR_MSG_MON_GET_MAP   5
+#define MSGR_MSG_MON_SUBSCRIBE 15
+#define MSGR_MSG_CONFIG        62
+#define MSGR_MSG_PING          0x2
+/* First type of the private range our tests and workloads use. */
+#define MSGR_MSG_TEST          0x7f00
+
+struct msgr_buf {
+    uint8_t *data;
+    uint32_t len;
+};
+
+struct msgr_msg_header {
+    uint64_t seq;  /* assigned on send */
+    uint64_t tid;
+    uint16_t type;
+    uint16_t priority;
+    uint16_t version, compat_version;
+    uint16_t data_off;
+    uint8_t flags;
+    struct msgr_entity_name src; /* set on receive from the session */
+};
+
+struct msgr_msg {
+    struct msgr_msg_header hdr;
+    struct msgr_buf front, middle, data;
+    struct msgr_conn *conn; /* on received messages: a reference */
+    msgr_time_ns recv_stamp;
+    /* internal */
+    _Atomic int refs;
+    struct msgr_msg *next; /* queue link, owned by whichever queue holds it */
+};
+
+/*
+ * A new message with refs 1. Payload buffers of the given lengths are
+ * allocated (uninitialised) when the length is non-zero. NULL on ENOMEM.
+ */
+struct msgr_msg *msgr_msg_new(uint16_t type, uint32_t front_len,
+                              uint32_t middle_len, uint32_t data_len);
+void msgr_msg_ref(struct msgr_msg *m);
+void msgr_msg_unref(struct msgr_msg *m);
+
+/* ------------------------------------------------------------ dispatcher */
+
+/*
+ * Callbacks; any may be NULL. Messages passed to ms_dispatch and
+ * ms_fast_dispatch carry one reference that the callee now owns (unref it
+ * when done). Return value of ms_dispatch: non-zero = handled.
+ */
+struct msgr_dispatcher {
+    void *arg;
+    /* Non-zero: deliver this message inline on the connection's worker. */
+    int (*ms_can_fast_dispatch)(void *arg, const struct msgr_msg *m);
+    void (*ms_fast_dispatch)(void *arg, struct msgr_msg *m);
+    int (*ms_dispatch)(void *arg, struct msgr_msg *m);
+    void (*ms_handle_connect)(void *arg, struct msgr_conn *c);
+    void (*ms_handle_accept)(void *arg, struct msgr_conn *c);
+    /* Returns non-zero if handled. */
+    int (*ms_handle_reset)(void *arg, struct msgr_conn *c);
+    void (*ms_handle_remote_reset)(void *arg, struct msgr_conn *c);
+    int (*ms_handle_refused)(void *arg, struct msgr_conn *c);
+};
+
+/* ---------------------------------------------------------------- tracer */
+
+/*
+ * What happened to a message. Reported with the connection it went
+ * through. The tracer is how the trace store (and tests) observe a run;
+ * msgr holds no sqlite.
+ */
+enum msgr_msg_fate {
+    MSGR_FATE_QUEUED,
+    MSGR_FATE_SENT,
+    MSGR_FATE_ACKED,
+    MSGR_FATE_DELIVERED,
+    MSGR_FATE_DROPPED,   /* discarded: lossy fault, reset, mark_down */
+    MSGR_FATE_DUPLICATE, /* received again after replay: dropped */
+};
+const char *msgr_fate_name(int fate);
+
+struct msgr_tracer {
+    void *arg;
+    /* A protocol state change; from/to are state names. */
+    void (*state)(void *arg, struct msgr *m, struct msgr_conn *c,
+                  const char *from, const char *to, const char *cause);
+    /* A frame in (dir 0) or out (dir 1): tag, bytes on the wire. */
+    void (*frame)(void *arg, struct msgr *m, struct msgr_conn *c, int dir,
+                  unsigned tag, uint64_t bytes);
+    void (*msg)(void *arg, struct msgr *m, struct msgr_conn *c,
+                const struct msgr_msg *msg, int fate);
+    /* A fault or reset of a connection, with its error. */
+    void (*fault)(void *arg, struct msgr *m, struct msgr_conn *c, int err,
+                  const char *what);
+};
+
+/* ------------------------------------------------------------- messenger */
+
+struct msgr_config {
+    struct msgr_entity_name name;
+    uint64_t nonce;
+    /* A stack shared with other messengers (a reference is taken), or NULL
+     * to create a private one of stack_name ("posix" when NULL). */
+    struct msgr_stack *stack;
+    const char *stack_name;
+    int nworkers;
+
+    /* Timers and limits; 0 selects Ceph's default. */
+    msgr_time_ns initial_backoff_ns;  /* 200 ms */
+    msgr_time_ns max_backoff_ns;      /* 15 s */
+    msgr_time_ns idle_timeout_ns;     /* 900 s */
+    msgr_time_ns ready_timeout_ns;    /* 10 s */
+    uint32_t max_frame_segment;       /* 16 MiB + 4 KiB */
+    uint32_t max_frame;               /* 64 MiB */
+    uint64_t dispatch_throttle_bytes; /* 100 MiB */
+    int bind_port_min, bind_port_max; /* 6800..7568 */
+    int bind_retry_count;             /* 3 */
+    msgr_time_ns bind_retry_delay_ns; /* 5 s (tests set it low) */
+    int learn_addr_from_peer;         /* 1 (use -1 for "no") */
+    int dump_on_send;                 /* hex-dump each message sent */
+    int force_rev0;                   /* speak msgr2.0 even to 2.1 peers */
+    uint64_t features_supported;      /* MSGR_FEATURES_DEFAULT */
+};
+
+/*
+ * The seed's constructor: gets the stack (by name, started), picks a local
+ * worker, creates the loopback connection and the processors, installs the
+ * reap handler. NULL and *err on failure.
+ */
+struct msgr *msgr_create(const struct msgr_config *cfg, int *err);
+/* The seed's destructor: shutdown+wait if still running, then free. */
+void msgr_destroy(struct msgr *m);
+
+void msgr_set_policy(struct msgr *m, uint8_t peer_type,
+                     const struct msgr_policy *p);
+void msgr_set_default_policy(struct msgr *m, const struct msgr_policy *p);
+/* May be NULL. Set before start(). */
+void msgr_set_tracer(struct msgr *m, const struct msgr_tracer *t);
+/* Adds a dispatcher (copied); the first one makes the messenger ready(). */
+int msgr_add_dispatcher(struct msgr *m, const struct msgr_dispatcher *d);
+
+int msgr_bind(struct msgr *m, const struct msgr_addr *addr);
+int msgr_bindv(struct msgr *m, const struct msgr_addrvec *addrs);
+/* Stops processors, mark_down_all, nonce += 1,000,000, rebinds on port 0
+ * avoiding the given ports, restarts processors. */
+int msgr_rebind(struct msgr *m, const int *avoid_ports, int navoid);
+/* Only records the address used as source for connects. */
+int msgr_client_bind(struct msgr *m, const struct msgr_addr *addr);
+int msgr_start(struct msgr *m);
+/* Starts processors and the dispatch queue (called by add_dispatcher). */
+int msgr_ready(struct msgr *m);
+/* Stops processors, mark_down_all, marks the loopback down, drains. */
+int msgr_shutdown(struct msgr *m);
+/* Waits for shutdown, stops dispatch, closes every connection (no reset
+ * upcalls), drains again. */
+void msgr_wait(struct msgr *m);
+
+/* My addresses (copy) and name. */
+void msgr_get_myaddrs(struct msgr *m, struct msgr_addrvec *out);
+struct msgr_entity_name msgr_get_myname(struct msgr *m);
+uint64_t msgr_get_nonce(struct msgr *m);
+void msgr_set_addr_unknowns(struct msgr *m, const struct msgr_addrvec *addrs);
+/* The peer told us how it sees us: fill our blank IPs once. */
+void msgr_learned_addr(struct msgr *m, const struct msgr_addr *peer_addr_for_me);
+
+/*
+ * The connection to peer (type, addrs): the loopback connection for my own
+ * address, the registered one if it exists, else a new outgoing one. The
+ * caller gets a reference (msgr_conn_unref). NULL and *err on failure
+ * (-EINVAL for empty addrs, MSGR_ESHUTDOWN).
+ */
+struct msgr_conn *msgr_get_connection(struct msgr *m, uint8_t peer_type,
+                                      const struct msgr_addrvec *addrs,
+                                      int *err);
+/* anon: always a new, unregistered connection. */
+struct msgr_conn *msgr_connect_to(struct msgr *m, uint8_t peer_type,
+                                  const struct msgr_addrvec *addrs, int anon,
+                                  int *err);
+struct msgr_conn *msgr_get_loopback_connection(struct msgr *m);
+
+/*
+ * Sends msg to peer: the seed's send_message/submit_message. With no
+ * connection, a server policy drops the message (returns 0 and unrefs,
+ * reporting DROPPED), others create a connection.
+ */
+int msgr_send_message(struct msgr *m, struct msgr_msg *msg, uint8_t peer_type,
+                      const struct msgr_addrvec *addrs);
+int msgr_submit_message(struct msgr *m, struct msgr_msg *msg,
+                        uint8_t peer_type, const struct msgr_addrvec *addrs);
+
+void msgr_mark_down(struct msgr *m, const struct msgr_addrvec *addrs);
+void msgr_mark_down_all(struct msgr *m);
+/* Closes every connection; queue_reset: raise ms_handle_reset. */
+void msgr_shutdown_connections(struct msgr *m, int queue_reset);
+
+/* msgr1 protocol version for a peer type (Ceph: cluster, or OSD 24 ...). */
+int msgr_get_proto_version(struct msgr *m, uint8_t peer_type, int connect);
+
+/* Aggregated perf counters of the workers this messenger uses. */
+struct msgr_perf {
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    int64_t active_conns;
+};
+void msgr_get_perf(struct msgr *m, struct msgr_perf *out);
+struct msgr_stack *msgr_get_stack(struct msgr *m);
+
+/* ------------------------------------------------------------ connection */
+
+void msgr_conn_ref(struct msgr_conn *c);
+void msgr_conn_unref(struct msgr_conn *c);
+int msgr_conn_send_message(struct msgr_conn *c, struct msgr_msg *msg);
+void msgr_conn_send_keepalive(struct msgr_conn *c);
+/* Closes without a reset upcall (Connection::mark_down). */
+void msgr_conn_mark_down(struct msgr_conn *c);
+int msgr_conn_is_connected(struct msgr_conn *c);
+int msgr_conn_is_loopback(struct msgr_conn *c);
+uint8_t msgr_conn_peer_type(struct msgr_conn *c);
+/* The addresses the connection is registered under (what was dialled, or
+ * what an accepted peer announced). */
+void msgr_conn_peer_addrs(struct msgr_conn *c, struct msgr_addrvec *out);
+/* The addresses the peer announced in its IDENT frame (valid once
+ * connected), and its entity name. */
+void msgr_conn_peer_ident_addrs(struct msgr_conn *c, struct msgr_addrvec *out);
+struct msgr_entity_name msgr_conn_peer_name(struct msgr_conn *c);
+uint64_t msgr_conn_features(struct msgr_conn *c);
+/* The msgr2 revision negotiated (0 or 1); -1 before the banner. */
+int msgr_conn_rev(struct msgr_conn *c);
+/* The protocol state's name (for tests and logs). */
+const char *msgr_conn_state_name(struct msgr_conn *c);
+/* A stable small id (per messenger, increasing) for logs and traces. */
+uint64_t msgr_conn_id(struct msgr_conn *c);
+msgr_time_ns msgr_conn_last_keepalive_ack(struct msgr_conn *c);
+/* An opaque slot for the application (Ceph's priv). */
+void msgr_conn_set_priv(struct msgr_conn *c, void *priv);
+void *msgr_conn_get_priv(struct msgr_conn *c);
+struct msgr *msgr_conn_messenger(struct msgr_conn *c);
+
+/* ------------------------------------------------------------------ log */
+
+enum msgr_log_level {
+    MSGR_LOG_ERR = 3,
+    MSGR_LOG_WARN = 4,
+    MSGR_LOG_INFO = 6,
+    MSGR_LOG_DEBUG = 7,
+    MSGR_LOG_TRACE = 8,
+};
+typedef void (*msgr_log_cb)(void *arg, int level, const char *line);
+/* Per messenger; default: ERR and WARN to stderr. */
+void msgr_set_log(struct msgr *m, int level, msgr_log_cb cb, void *arg);
+
+#endif

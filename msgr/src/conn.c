@@ -1,0 +1,2089 @@
+/*
+ * A connection (Ceph's AsyncConnection + ProtocolV2): the socket, the
+ * read and write engines, the out queue, the sent (unacked) list, the
+ * timers, faults, and the msgr2 handshake and steady-state protocol.
+ *
+ * Everything below runs on the connection's worker unless a comment says
+ * otherwise; the functions at the end (msgr_conn_*) are the public,
+ * any-thread entry points, which only touch the locked fields and post
+ * work to the worker.
+ *
+ * Reads are continuations: c->need bytes, then c->next_read(c, p, need).
+ * Writes are frames in c->wq, written with writev as the socket allows.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "msgr_internal.h"
+
+#define READ_CHUNK       (64 * 1024)
+#define READS_PER_EVENT  16
+#define WQ_HIGH_BYTES    (1024 * 1024)
+#define WQ_MAX_FRAMES    256
+#define WRITE_IOV_MAX    128
+#define FRAME_POOL_MAX   64
+#define THROTTLE_RETRY_NS (1 * MSGR_NS_PER_MS)
+
+static const char *const state_names[] = {
+#define MSGR_CONN_STATE_NAME_(name, next) #name,
+    MSGR_CONN_STATES(MSGR_CONN_STATE_NAME_)
+#undef MSGR_CONN_STATE_NAME_
+};
+
+static const unsigned state_next[] = {
+#define MSGR_CONN_STATE_NEXT_(name, next) (next),
+    MSGR_CONN_STATES(MSGR_CONN_STATE_NEXT_)
+#undef MSGR_CONN_STATE_NEXT_
+};
+
+const char *
+msgr__conn_state_name(int state)
+{
+    if (state < 0 || state >= MSGR_CONN_NSTATES)
+        return "?";
+    return state_names[state];
+}
+
+unsigned
+msgr__conn_state_next(int state)
+{
+    if (state < 0 || state >= MSGR_CONN_NSTATES)
+        return 0;
+    return state_next[state];
+}
+
+int
+msgr__conn_state(const struct msgr_conn *c)
+{
+    return atomic_load_explicit(&c->state, memory_order_acquire);
+}
+
+static void do_write(struct msgr_conn *c);
+static void do_read(struct msgr_conn *c);
+static void do_connect(struct msgr_conn *c);
+static void fault(struct msgr_conn *c, int err, const char *what);
+static void stop_now(struct msgr_conn *c, int queue_reset);
+
+/* Every state change goes through here (curl's mstate): the transition is
+ * checked against the declared table, traced and published. */
+static void
+set_state(struct msgr_conn *c, int to, const char *cause)
+{
+    int from = msgr__conn_state(c);
+    if (from == to)
+        return;
+    if (!(msgr__conn_state_next(from) & (1u << to))) {
+        msgr__log(c->msgr, MSGR_LOG_ERR, "conn %llu: illegal transition %s -> %s (%s)",
+                  (unsigned long long)c->id, msgr__conn_state_name(from),
+                  msgr__conn_state_name(to), cause);
+        MSGR_ASSERT(!"illegal connection state transition");
+    }
+    atomic_store_explicit(&c->state, to, memory_order_release);
+    atomic_store_explicit(&c->connected, to == MSGR_CONN_READY,
+                          memory_order_release);
+    struct msgr *m = c->msgr;
+    if (m->has_tracer && m->tracer.state)
+        m->tracer.state(m->tracer.arg, m, c, msgr__conn_state_name(from),
+                        msgr__conn_state_name(to), cause);
+    MSGR_LOG(m, MSGR_LOG_DEBUG, "conn %llu: %s -> %s (%s)",
+             (unsigned long long)c->id, msgr__conn_state_name(from),
+             msgr__conn_state_name(to), cause);
+}
+
+static int
+is_connecting_state(int s)
+{
+    return s == MSGR_CONN_START_CONNECT || s == MSGR_CONN_CONNECTING ||
+           s == MSGR_CONN_BANNER_CONNECTING || s == MSGR_CONN_HELLO_CONNECTING ||
+           s == MSGR_CONN_AUTH_CONNECTING ||
+           s == MSGR_CONN_AUTH_CONNECTING_SIGN ||
+           s == MSGR_CONN_SESSION_CONNECTING ||
+           s == MSGR_CONN_SESSION_RECONNECTING;
+}
+
+static msgr_time_ns
+now(struct msgr_conn *c)
+{
+    return c->ops->now_ns(c->msgr->stack);
+}
+
+static void
+trace_fault(struct msgr_conn *c, int err, const char *what)
+{
+    struct msgr *m = c->msgr;
+    if (m->has_tracer && m->tracer.fault)
+        m->tracer.fault(m->tracer.arg, m, c, err, what);
+}
+
+/* ---------------------------------------------------------- lifetime */
+
+static struct msgr_conn *
+conn_alloc(struct msgr *m)
+{
+    struct msgr_conn *c = msgr__calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->lock = m->ops->mutex_new(m->stack);
+    if (!c->lock) {
+        msgr__free(c);
+        return NULL;
+    }
+    c->msgr = m;
+    c->ops = m->ops;
+    atomic_init(&c->refs, 1);
+    atomic_init(&c->state, MSGR_CONN_NONE);
+    c->rev1 = -1;
+    c->id = atomic_fetch_add(&m->next_conn_id, 1) + 1;
+    atomic_fetch_add(&m->nconns_live, 1);
+    return c;
+}
+
+struct msgr_conn *
+msgr__conn_new(struct msgr *m, struct msgr_worker *w, int is_client,
+               uint8_t peer_type, const struct msgr_addrvec *peer_addrs)
+{
+    struct msgr_conn *c = conn_alloc(m);
+    if (!c)
+        return NULL;
+    c->worker = w;
+    c->is_client = is_client;
+    c->peer_type = peer_type;
+    c->peer_addrs = *peer_addrs;
+    c->policy = *msgr__get_policy(m, peer_type);
+    c->backoff_ns = 0;
+    return c;
+}
+
+struct msgr_conn *
+msgr__conn_new_loopback(struct msgr *m)
+{
+    struct msgr_conn *c = conn_alloc(m);
+    if (!c)
+        return NULL;
+    c->worker = m->local_worker;
+    c->is_loopback = 1;
+    c->peer_type = m->myname.type;
+    c->peer_name = m->myname;
+    c->peer_addrs = m->myaddrs;
+    c->features = ~0ull;
+    c->policy = msgr_policy_make(MSGR_POLICY_LOSSLESS_PEER, 0);
+    /* the loopback is born connected (Ceph's LoopbackProtocolV1) */
+    atomic_store(&c->state, MSGR_CONN_READY);
+    atomic_store(&c->connected, 1);
+    return c;
+}
+
+static void
+free_msg_list(struct msgr_msg *m)
+{
+    while (m) {
+        struct msgr_msg *n = m->next;
+        msgr_msg_unref(m);
+        m = n;
+    }
+}
+
+static void
+free_frames(struct out_frame *f)
+{
+    while (f) {
+        struct out_frame *n = f->next;
+        msgr_msg_unref(f->msg);
+        msgr__free(f);
+        f = n;
+    }
+}
+
+void
+msgr_conn_ref(struct msgr_conn *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+void
+msgr_conn_unref(struct msgr_conn *c)
+{
+    if (!c)
+        return;
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    /* Last reference: the worker already closed the socket and freed the
+     * timers (stop_now), so nothing of the stack is left to release. */
+    MSGR_ASSERT(c->sock == NULL);
+    MSGR_ASSERT(c->backoff_timer == NULL && c->tick_timer == NULL);
+    struct out_bucket *b = c->out_q;
+    while (b) {
+        struct out_bucket *n = b->next;
+        free_msg_list(b->head);
+        msgr__free(b);
+        b = n;
+    }
+    b = c->bucket_pool;
+    while (b) {
+        struct out_bucket *n = b->next;
+        msgr__free(b);
+        b = n;
+    }
+    free_msg_list(c->sent_head);
+    free_frames(c->wq_head);
+    free_frames(c->frame_pool);
+    msgr__free(c->rbuf);
+    c->ops->mutex_free(c->lock);
+    msgr__free(c);
+}
+
+/* ------------------------------------------------------------ out queue */
+
+/* Under c->lock. */
+static void
+out_q_push(struct msgr_conn *c, struct msgr_msg *msg, int front)
+{
+    int prio = msg->hdr.priority;
+    struct out_bucket **pp = &c->out_q;
+    while (*pp && (*pp)->priority > prio)
+        pp = &(*pp)->next;
+    struct out_bucket *b = *pp;
+    if (!b || b->priority != prio) {
+        b = c->bucket_pool;
+        if (b)
+            c->bucket_pool = b->next;
+        else
+            b = msgr__alloc(sizeof(*b));
+        MSGR_ASSERT(b != NULL);
+        b->priority = prio;
+        b->head = b->tail = NULL;
+        b->next = *pp;
+        *pp = b;
+    }
+    if (front) {
+        msg->next = b->head;
+        b->head = msg;
+        if (!b->tail)
+            b->tail = msg;
+    } else {
+        msg->next = NULL;
+        if (b->tail)
+            b->tail->next = msg;
+        else
+            b->head = msg;
+        b->tail = msg;
+    }
+    c->out_q_len++;
+}
+
+/* Under c->lock. */
+static struct msgr_msg *
+out_q_pop(struct msgr_conn *c)
+{
+    struct out_bucket *b = c->out_q;
+    if (!b)
+        return NULL;
+    struct msgr_msg *msg = b->head;
+    b->head = msg->next;
+    msg->next = NULL;
+    if (!b->head) {
+        c->out_q = b->next;
+        b->next = c->bucket_pool;
+        c->bucket_pool = b;
+    }
+    c->out_q_len--;
+    return msg;
+}
+
+/* Drops everything queued; reports each message as dropped. Worker. */
+static void
+discard_out_q(struct msgr_conn *c)
+{
+    struct msgr_msg *list = NULL, **tail = &list;
+    c->ops->mutex_lock(c->lock);
+    struct msgr_msg *msg;
+    while ((msg = out_q_pop(c)) != NULL) {
+        *tail = msg;
+        tail = &msg->next;
+    }
+    c->keepalive_pending = 0;
+    c->ops->mutex_unlock(c->lock);
+    while (list) {
+        struct msgr_msg *n = list->next;
+        msgr__trace_msg(c->msgr, c, list, MSGR_FATE_DROPPED);
+        msgr_msg_unref(list);
+        list = n;
+    }
+}
+
+static void
+discard_sent(struct msgr_conn *c)
+{
+    struct msgr_msg *msg = c->sent_head;
+    c->sent_head = c->sent_tail = NULL;
+    c->nsent = 0;
+    while (msg) {
+        struct msgr_msg *n = msg->next;
+        msgr__trace_msg(c->msgr, c, msg, MSGR_FATE_DROPPED);
+        msgr_msg_unref(msg);
+        msg = n;
+    }
+}
+
+/* Frees sent messages the peer acknowledged (seq <= ack). */
+static void
+trim_sent(struct msgr_conn *c, uint64_t ack)
+{
+    while (c->sent_head && c->sent_head->hdr.seq <= ack) {
+        struct msgr_msg *msg = c->sent_head;
+        c->sent_head = msg->next;
+        if (!c->sent_head)
+            c->sent_tail = NULL;
+        c->nsent--;
+        msg->next = NULL;
+        msgr__trace_msg(c->msgr, c, msg, MSGR_FATE_ACKED);
+        msgr_msg_unref(msg);
+    }
+}
+
+/*
+ * After a fault: the sent but unacked messages go back to the front of the
+ * queue, keeping their sequence numbers (out_seq is rewound), so the new
+ * session sends them again and the receiver drops what it already had.
+ */
+static void
+requeue_sent(struct msgr_conn *c)
+{
+    if (!c->sent_head)
+        return;
+    /* reverse, so pushing each to the front restores the order */
+    struct msgr_msg *rev = NULL, *msg = c->sent_head;
+    while (msg) {
+        struct msgr_msg *n = msg->next;
+        msg->next = rev;
+        rev = msg;
+        msg = n;
+    }
+    c->ops->mutex_lock(c->lock);
+    while (rev) {
+        struct msgr_msg *n = rev->next;
+        int prio = rev->hdr.priority;
+        rev->hdr.priority = MSGR_PRIO_HIGHEST;
+        out_q_push(c, rev, 1);
+        rev->hdr.priority = (uint16_t)prio;
+        rev = n;
+    }
+    c->ops->mutex_unlock(c->lock);
+    c->out_seq -= c->nsent;
+    c->sent_head = c->sent_tail = NULL;
+    c->nsent = 0;
+}
+
+/* After RECONNECT_OK: drop requeued messages the peer already has. */
+static void
+discard_requeued_up_to(struct msgr_conn *c, uint64_t seq)
+{
+    c->ops->mutex_lock(c->lock);
+    struct out_bucket *b = c->out_q;
+    while (b && b->priority == MSGR_PRIO_HIGHEST && b->head &&
+           b->head->hdr.seq && b->head->hdr.seq <= seq) {
+        struct msgr_msg *msg = out_q_pop(c);
+        c->out_seq = msg->hdr.seq > c->out_seq ? msg->hdr.seq : c->out_seq;
+        c->ops->mutex_unlock(c->lock);
+        msgr__trace_msg(c->msgr, c, msg, MSGR_FATE_ACKED);
+        msgr_msg_unref(msg);
+        c->ops->mutex_lock(c->lock);
+        b = c->out_q;
+    }
+    c->ops->mutex_unlock(c->lock);
+}
+
+/* ------------------------------------------------------------- writing */
+
+static struct out_frame *
+frame_get(struct msgr_conn *c)
+{
+    struct out_frame *f = c->frame_pool;
+    if (f) {
+        c->frame_pool = f->next;
+        c->nframes_pooled--;
+    } else {
+        f = msgr__alloc(sizeof(*f));
+        MSGR_ASSERT(f != NULL);
+    }
+    f->next = NULL;
+    f->msg = NULL;
+    f->iov_done = 0;
+    f->iov_off = 0;
+    return f;
+}
+
+static void
+frame_put(struct msgr_conn *c, struct out_frame *f)
+{
+    if (f->msg) {
+        msgr_msg_unref(f->msg);
+        f->msg = NULL;
+    }
+    if (c->nframes_pooled < FRAME_POOL_MAX) {
+        f->next = c->frame_pool;
+        c->frame_pool = f;
+        c->nframes_pooled++;
+    } else {
+        msgr__free(f);
+    }
+}
+
+static void
+wq_append(struct msgr_conn *c, struct out_frame *f)
+{
+    f->next = NULL;
+    if (c->wq_tail)
+        c->wq_tail->next = f;
+    else
+        c->wq_head = f;
+    c->wq_tail = f;
+    c->wq_bytes += f->fo.total;
+}
+
+static void
+wq_clear(struct msgr_conn *c)
+{
+    struct out_frame *f = c->wq_head;
+    c->wq_head = c->wq_tail = NULL;
+    c->wq_bytes = 0;
+    while (f) {
+        struct out_frame *n = f->next;
+        frame_put(c, f);
+        f = n;
+    }
+}
+
+static void
+trace_frame(struct msgr_conn *c, int dir, unsigned tag, uint64_t bytes)
+{
+    struct msgr *m = c->msgr;
+    if (m->has_tracer && m->tracer.frame)
+        m->tracer.frame(m->tracer.arg, m, c, dir, tag, bytes);
+}
+
+/* Raw bytes (the banner): one iovec, not a frame. */
+static void
+queue_raw(struct msgr_conn *c, const void *p, size_t n)
+{
+    struct out_frame *f = frame_get(c);
+    MSGR_ASSERT(n <= sizeof(f->ctrl));
+    memcpy(f->ctrl, p, n);
+    f->tag = 0;
+    f->fo.iov[0].iov_base = f->ctrl;
+    f->fo.iov[0].iov_len = n;
+    f->fo.iovcnt = 1;
+    f->fo.total = n;
+    wq_append(c, f);
+}
+
+/* A control frame whose payload the caller wrote into a wbuf over
+ * f->ctrl: see ctrl_begin / ctrl_send. */
+static struct out_frame *
+ctrl_begin(struct msgr_conn *c, struct msgr_wbuf *w)
+{
+    struct out_frame *f = frame_get(c);
+    msgr_wbuf_init(w, f->ctrl, sizeof(f->ctrl));
+    return f;
+}
+
+static void
+ctrl_send(struct msgr_conn *c, struct out_frame *f, struct msgr_wbuf *w,
+          uint8_t tag)
+{
+    MSGR_ASSERT(w->err == 0);
+    struct msgr_seg seg = {.base = f->ctrl, .len = (uint32_t)w->len,
+                           .align = 8};
+    f->tag = tag;
+    MSGR_ASSERT(msgr_frame_encode(&f->fo, c->rev1 > 0, tag, &seg, 1) == 0);
+    wq_append(c, f);
+    trace_frame(c, 1, tag, f->fo.total);
+}
+
+static void
+send_u64_frame(struct msgr_conn *c, uint8_t tag, uint64_t v)
+{
+    struct msgr_wbuf w;
+    struct out_frame *f = ctrl_begin(c, &w);
+    msgr_put_u64(&w, v);
+    ctrl_send(c, f, &w, tag);
+}
+
+static void
+send_keepalive_frame(struct msgr_conn *c, uint8_t tag, uint32_t sec,
+                     uint32_t nsec)
+{
+    struct msgr_wbuf w;
+    struct out_frame *f = ctrl_begin(c, &w);
+    msgr_put_u32(&w, sec);
+    msgr_put_u32(&w, nsec);
+    ctrl_send(c, f, &w, tag);
+}
+
+/* Encodes one message into a frame; lossless sessions keep it on the sent
+ * list until acknowledged. Takes over the caller's reference. */
+static void
+queue_message(struct msgr_conn *c, struct msgr_msg *msg)
+{
+    struct out_frame *f = frame_get(c);
+    msg->hdr.seq = ++c->out_seq;
+    struct msgr_header2 h = {
+        .seq = msg->hdr.seq,
+        .tid = msg->hdr.tid,
+        .type = msg->hdr.type,
+        .priority = msg->hdr.priority,
+        .version = msg->hdr.version,
+        .data_off = msg->hdr.data_off,
+        .ack_seq = c->in_seq,
+        .flags = msg->hdr.flags,
+        .compat_version = msg->hdr.compat_version,
+    };
+    c->ack_left = 0; /* the ack rides on this message */
+    msgr_header2_encode(f->hdr2, &h);
+    struct msgr_seg segs[4] = {
+        {f->hdr2, MSGR_HEADER2_LEN, 8},
+        {msg->front.data, msg->front.len, 8},
+        {msg->middle.data, msg->middle.len, 8},
+        {msg->data.data, msg->data.len, 4096},
+    };
+    MSGR_ASSERT(msgr_frame_encode(&f->fo, c->rev1 > 0, MSGR_TAG_MESSAGE, segs,
+                                  4) == 0);
+    f->tag = MSGR_TAG_MESSAGE;
+    f->msg = msg;
+    if (!c->policy.lossy) {
+        msgr_msg_ref(msg);
+        msg->next = NULL;
+        if (c->sent_tail)
+            c->sent_tail->next = msg;
+        else
+            c->sent_head = msg;
+        c->sent_tail = msg;
+        c->nsent++;
+    }
+    wq_append(c, f);
+    trace_frame(c, 1, MSGR_TAG_MESSAGE, f->fo.total);
+}
+
+/* Moves queued messages into frames while the write queue has room. */
+static void
+fill_wq(struct msgr_conn *c)
+{
+    if (msgr__conn_state(c) != MSGR_CONN_READY)
+        return;
+    int keepalive;
+    for (;;) {
+        if (c->wq_bytes >= WQ_HIGH_BYTES)
+            break;
+        c->ops->mutex_lock(c->lock);
+        struct msgr_msg *msg = out_q_pop(c);
+        c->ops->mutex_unlock(c->lock);
+        if (!msg)
+            break;
+        queue_message(c, msg);
+    }
+    c->ops->mutex_lock(c->lock);
+    keepalive = c->keepalive_pending;
+    c->keepalive_pending = 0;
+    c->ops->mutex_unlock(c->lock);
+    if (keepalive) {
+        msgr_time_ns t = now(c);
+        send_keepalive_frame(c, MSGR_TAG_KEEPALIVE2,
+                             (uint32_t)(t / MSGR_NS_PER_S),
+                             (uint32_t)(t % MSGR_NS_PER_S));
+    }
+    if (c->ack_left > 0) {
+        send_u64_frame(c, MSGR_TAG_ACK, c->in_seq);
+        c->ack_left = 0;
+    }
+}
+
+static int
+out_q_empty(struct msgr_conn *c)
+{
+    c->ops->mutex_lock(c->lock);
+    int empty = c->out_q == NULL && !c->keepalive_pending;
+    c->ops->mutex_unlock(c->lock);
+    return empty;
+}
+
+static void
+update_want(struct msgr_conn *c)
+{
+    if (!c->sock)
+        return;
+    unsigned want = MSGR_IO_READ;
+    if (msgr__conn_state(c) == MSGR_CONN_CONNECTING)
+        want = MSGR_IO_WRITE;
+    else if (c->wq_head)
+        want |= MSGR_IO_WRITE;
+    if ((c->need == 0 && c->next_read == NULL) || c->paused)
+        want &= ~MSGR_IO_READ;
+    if (want != c->io_want) {
+        c->io_want = want;
+        c->ops->io_want(c->sock, want);
+    }
+}
+
+/* Writes as much of the write queue as the socket takes. */
+static void
+do_write(struct msgr_conn *c)
+{
+    struct msgr_worker_perf *perf = &c->worker->perf;
+    for (;;) {
+        if (!c->sock)
+            return;
+        fill_wq(c);
+        if (!c->wq_head)
+            break;
+        struct iovec iov[WRITE_IOV_MAX];
+        int n = 0;
+        for (struct out_frame *f = c->wq_head; f && n < WRITE_IOV_MAX;
+             f = f->next) {
+            for (int i = f->iov_done; i < f->fo.iovcnt && n < WRITE_IOV_MAX;
+                 i++) {
+                iov[n] = f->fo.iov[i];
+                if (i == f->iov_done && f->iov_off) {
+                    iov[n].iov_base = (uint8_t *)iov[n].iov_base + f->iov_off;
+                    iov[n].iov_len -= f->iov_off;
+                }
+                if (iov[n].iov_len)
+                    n++;
+            }
+        }
+        if (n == 0) {
+            /* frames of empty iovecs only: complete them */
+            while (c->wq_head) {
+                struct out_frame *f = c->wq_head;
+                c->wq_head = f->next;
+                c->wq_bytes -= f->fo.total;
+                frame_put(c, f);
+            }
+            c->wq_tail = NULL;
+            continue;
+        }
+        ssize_t w = c->ops->writev(c->sock, iov, n);
+        if (w == -EAGAIN)
+            break;
+        if (w < 0) {
+            fault(c, (int)w, "write");
+            return;
+        }
+        c->last_active = now(c);
+        atomic_fetch_add_explicit(&perf->bytes_out, (uint64_t)w,
+                                  memory_order_relaxed);
+        size_t left = (size_t)w;
+        while (c->wq_head) {
+            struct out_frame *f = c->wq_head;
+            while (f->iov_done < f->fo.iovcnt) {
+                size_t len = f->fo.iov[f->iov_done].iov_len - f->iov_off;
+                if (left < len) {
+                    f->iov_off += left;
+                    left = 0;
+                    break;
+                }
+                left -= len;
+                f->iov_done++;
+                f->iov_off = 0;
+            }
+            if (f->iov_done < f->fo.iovcnt)
+                break;
+            c->wq_head = f->next;
+            if (!c->wq_head)
+                c->wq_tail = NULL;
+            c->wq_bytes -= f->fo.total;
+            if (f->tag == MSGR_TAG_MESSAGE) {
+                atomic_fetch_add_explicit(&perf->msgs_out, 1,
+                                          memory_order_relaxed);
+                msgr__trace_msg(c->msgr, c, f->msg, MSGR_FATE_SENT);
+            }
+            frame_put(c, f);
+        }
+    }
+    update_want(c);
+}
+
+/* ------------------------------------------------------------- reading */
+
+static int read_preamble(struct msgr_conn *c, const uint8_t *p, size_t n);
+
+static void
+expect(struct msgr_conn *c, size_t need, conn_read_fn fn)
+{
+    c->need = need;
+    c->next_read = fn;
+}
+
+static void
+expect_frame(struct msgr_conn *c)
+{
+    expect(c, MSGR_PREAMBLE_LEN, read_preamble);
+}
+
+/* Grows the receive buffer to hold `need` unread bytes plus room to read. */
+static int
+ensure_rbuf(struct msgr_conn *c, size_t need)
+{
+    size_t unread = c->rlen - c->roff;
+    if (c->roff && (c->roff == c->rlen || c->rcap - c->rlen < READ_CHUNK ||
+                    c->rcap - c->roff < need)) {
+        memmove(c->rbuf, c->rbuf + c->roff, unread);
+        c->rlen = unread;
+        c->roff = 0;
+    }
+    size_t want = need > unread ? need : unread;
+    if (want < READ_CHUNK)
+        want = READ_CHUNK;
+    if (c->rcap >= want && c->rcap - c->rlen > 0)
+        return 0;
+    size_t ncap = c->rcap ? c->rcap : READ_CHUNK;
+    while (ncap < want || ncap - c->rlen == 0)
+        ncap *= 2;
+    uint8_t *nb = msgr__realloc(c->rbuf, ncap);
+    if (!nb)
+        return -ENOMEM;
+    c->rbuf = nb;
+    c->rcap = ncap;
+    return 0;
+}
+
+/* Shrinks a buffer that grew for one big frame, once it is drained. */
+static void
+maybe_shrink_rbuf(struct msgr_conn *c)
+{
+    if (c->rcap > 4 * READ_CHUNK && c->roff == c->rlen) {
+        msgr__free(c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = c->rlen = c->roff = 0;
+    }
+}
+
+static void
+do_read(struct msgr_conn *c)
+{
+    struct msgr_worker_perf *perf = &c->worker->perf;
+    for (int reads = 0;;) {
+        /* consume what is buffered */
+        while (c->next_read && c->rlen - c->roff >= c->need) {
+            const uint8_t *p = c->rbuf + c->roff;
+            size_t n = c->need;
+            c->roff += n;
+            int r = c->next_read(c, p, n);
+            if (r < 0) {
+                fault(c, r, "protocol");
+                return;
+            }
+            if (!c->sock || r > 0) /* stopped, faulted, or paused */
+                return;
+        }
+        if (!c->next_read)
+            return;
+        maybe_shrink_rbuf(c);
+        if (reads++ >= READS_PER_EVENT)
+            return; /* level triggered: we will be called again */
+        if (ensure_rbuf(c, c->need) < 0) {
+            fault(c, -ENOMEM, "receive buffer");
+            return;
+        }
+        struct iovec iov = {c->rbuf + c->rlen, c->rcap - c->rlen};
+        ssize_t r = c->ops->readv(c->sock, &iov, 1);
+        if (r == -EAGAIN)
+            return;
+        if (r == 0) {
+            fault(c, MSGR_ECLOSED, "peer closed the connection");
+            return;
+        }
+        if (r < 0) {
+            fault(c, (int)r, "read");
+            return;
+        }
+        c->rlen += (size_t)r;
+        c->last_active = now(c);
+        atomic_fetch_add_explicit(&perf->bytes_in, (uint64_t)r,
+                                  memory_order_relaxed);
+    }
+}
+
+/* --------------------------------------------------------- handshake out */
+
+static void
+send_banner(struct msgr_conn *c)
+{
+    uint8_t b[MSGR_BANNER_LEN];
+    uint64_t supported = c->msgr->cfg.force_rev0 ? 0 : MSGR2_FEATURE_REVISION_1;
+    msgr_banner_encode(b, supported, 0);
+    queue_raw(c, b, sizeof(b));
+}
+
+static void
+send_hello(struct msgr_conn *c, const struct msgr_addr *peer_as_seen)
+{
+    struct msgr_hello h = {.entity_type = c->msgr->myname.type,
+                           .peer_addr = *peer_as_seen};
+    struct msgr_wbuf w;
+    struct out_frame *f = ctrl_begin(c, &w);
+    msgr_hello_encode(&w, &h);
+    ctrl_send(c, f, &w, MSGR_TAG_HELLO);
+}
+
+static void
+send_auth_request(struct msgr_conn *c)
+{
+    struct msgr *m = c->msgr;
+    /* Auth "none" still carries who we are: to a monitor the MonClient's
+     * form (auth mode MON = 10, entity name, global id), to others an
+     * authorizer (struct_v 1, entity name, global id). */
+    uint8_t payload[64];
+    struct msgr_wbuf pw;
+    msgr_wbuf_init(&pw, payload, sizeof(payload));
+    msgr_put_u8(&pw, c->peer_type == MSGR_ENTITY_MON ? 10 : 1);
+    msgr_put_u32(&pw, m->myname.type);
+    char id[24];
+    int idlen = 0;
+    if (m->myname.num >= 0) {
+        idlen = snprintf(id, sizeof(id), "%lld", (long long)m->myname.num);
+    } else {
+        memcpy(id, "admin", 5);
+        idlen = 5;
+    }
+    msgr_put_u32(&pw, (uint32_t)idlen);
+    msgr_put_bytes(&pw, id, (size_t)idlen);
+    msgr_put_u64(&pw, 0); /* global_id: none yet */
+    struct msgr_auth_request a = {
+        .method = MSGR_AUTH_NONE,
+        .nmodes = 1,
+        .modes = {MSGR_CON_MODE_CRC},
+        .payload = payload,
+        .payload_len = (uint32_t)pw.len,
+    };
+    struct msgr_wbuf w;
+    struct out_frame *f = ctrl_begin(c, &w);
+    msgr_auth_request_encode(&w, &a);
+    ctrl_send(c, f, &w, MSGR_TAG_AUTH_REQUEST);
+}
+
+static void
+send_auth_signature(struct msgr_conn *c)
+{
+    /* HMAC-SHA256 with no session key: 32 zero bytes under auth none */
+    uint8_t zero[32] = {0};
+    struct msgr_wbuf w;
+    struct out_frame *f = ctrl_begin(c, &w);
+    msgr_put_bytes(&w, zero, sizeof(zero));
+    ctrl_send(c, f, &w, MSGR_TAG_AUTH_SIGNATURE);
+}
+
+static uint64_t
+random_cookie(struct msgr_conn *c)
+{
+    uint64_t v;
+    do
+        v = c->ops->random_u64(c->msgr->stack);
+    while (v == 0);
+    return v;
+}
+
+static void
+send_client_ident(struct msgr_conn *c)
+{
+    struct msgr *m = c->msgr;
+    struct msgr_client_ident ci;
+    memset(&ci, 0, sizeof(ci));
+    msgr_get_myaddrs(m, &ci.addrs);
+    ci.target = c->target_addr;
+    ci.gid = m->myname.num;
+    ci.global_seq = c->global_seq;
+    ci.features_supported = c->policy.features_supported;
+    ci.features_required =
+        c->policy.features_required | MSGR_FEATURES_REQUIRED_V2;
+    ci.flags = c->policy.lossy ? MSGR_IDENT_FLAG_LOSSY : 0;
+    if (!c->policy.lossy && c->client_cookie == 0)
+        c->client_cookie = random_cookie(c);
+    ci.cookie = c->client_cookie;
+    struct msgr_wbuf w;
+    struct out_frame *f = ctrl_begin(c, &w);
+    msgr_client_ident_encode(&w, &ci);
+    ctrl_send(c, f, &w, MSGR_TAG_CLIENT_IDENT);
+}
+
+static void
+send_reconnect(struct msgr_conn *c)
+{
+    struct msgr_reconnect r;
+    memset(&r, 0, sizeof(r));
+    msgr_get_myaddrs(c->msgr, &r.addrs);
+    r.client_cookie = c->client_cookie;
+    r.server_cookie = c->server_cookie;
+    r.global_seq = c->global_seq;
+    r.connect_seq = c->connect_seq;
+    r.msg_seq = c->in_seq;
+    struct msgr_wbuf w;
+    struct out_frame *f = ctrl_begin(c, &w);
+    msgr_reconnect_encode(&w, &r);
+    ctrl_send(c, f, &w, MSGR_TAG_SESSION_RECONNECT);
+}
+
+/* ------------------------------------------------------------- upcalls */
+
+static void
+upcall(struct msgr_conn *c, int kind)
+{
+    msgr__dq_enqueue_event(c->msgr, c, kind);
+}
+
+/* The session is gone on the peer's side: drop our state and tell the
+ * application, never a silent loss. */
+static void
+reset_session(struct msgr_conn *c, int full)
+{
+    if (full) {
+        discard_out_q(c);
+        discard_sent(c);
+        c->out_seq = 0;
+        c->client_cookie = 0;
+        msgr__dq_discard_conn(c->msgr, c);
+        upcall(c, DQ_REMOTE_RESET);
+    }
+    c->in_seq = 0;
+    c->ack_left = 0;
+    c->connect_seq = 0;
+    c->server_cookie = 0;
+}
+
+/* ---------------------------------------------------------- timers */
+
+static void
+tick_cb(void *arg)
+{
+    struct msgr_conn *c = arg;
+    int s = msgr__conn_state(c);
+    if (c->tick_is_ready_timeout) {
+        if (s != MSGR_CONN_READY && s != MSGR_CONN_CLOSED &&
+            s != MSGR_CONN_STANDBY)
+            fault(c, -ETIMEDOUT, "connection not ready in time");
+        return;
+    }
+    if (s != MSGR_CONN_READY)
+        return;
+    msgr_time_ns idle = now(c) - c->last_active;
+    if (idle >= c->msgr->cfg.idle_timeout_ns) {
+        fault(c, -ETIMEDOUT, "idle timeout");
+        return;
+    }
+    c->ops->timer_arm(c->tick_timer, c->msgr->cfg.idle_timeout_ns - idle);
+}
+
+static void
+arm_ready_timeout(struct msgr_conn *c)
+{
+    c->tick_is_ready_timeout = 1;
+    c->ops->timer_arm(c->tick_timer, c->msgr->cfg.ready_timeout_ns);
+}
+
+static void
+arm_idle_timeout(struct msgr_conn *c)
+{
+    c->tick_is_ready_timeout = 0;
+    c->last_active = now(c);
+    c->ops->timer_arm(c->tick_timer, c->msgr->cfg.idle_timeout_ns);
+}
+
+static void
+backoff_cb(void *arg)
+{
+    struct msgr_conn *c = arg;
+    if (msgr__conn_state(c) == MSGR_CONN_START_CONNECT ||
+        msgr__conn_state(c) == MSGR_CONN_WAIT)
+        do_connect(c);
+}
+
+static void
+retry_cb(void *arg)
+{
+    struct msgr_conn *c = arg;
+    c->paused = 0;
+    if (!c->sock)
+        return;
+    do_read(c);
+    if (c->sock) {
+        update_want(c);
+        do_write(c);
+    }
+}
+
+static void
+init_worker_side(struct msgr_conn *c)
+{
+    if (c->started)
+        return;
+    c->started = 1;
+    c->backoff_timer = c->ops->timer_new(c->worker, backoff_cb, c);
+    c->tick_timer = c->ops->timer_new(c->worker, tick_cb, c);
+    c->retry_timer = c->ops->timer_new(c->worker, retry_cb, c);
+    MSGR_ASSERT(c->backoff_timer && c->tick_timer && c->retry_timer);
+    atomic_fetch_add_explicit(&c->worker->perf.active_conns, 1,
+                              memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------- ready */
+
+static void
+become_ready(struct msgr_conn *c, int kind, const char *cause)
+{
+    set_state(c, MSGR_CONN_READY, cause);
+    c->backoff_ns = 0;
+    arm_idle_timeout(c);
+    upcall(c, kind);
+}
+
+/* --------------------------------------------------- frame handlers */
+
+static int
+handle_hello(struct msgr_conn *c, const struct msgr_seg *seg)
+{
+    struct msgr_hello h;
+    int e = msgr_hello_decode(seg->base, seg->len, &h);
+    if (e < 0)
+        return e;
+    struct msgr *m = c->msgr;
+    if (c->is_client) {
+        if (c->peer_type != MSGR_ENTITY_ANY && c->peer_type != 0 &&
+            h.entity_type != c->peer_type) {
+            msgr__log(m, MSGR_LOG_WARN, "conn %llu: peer is %s, expected %s",
+                      (unsigned long long)c->id,
+                      msgr_entity_type_name(h.entity_type),
+                      msgr_entity_type_name(c->peer_type));
+            stop_now(c, 1);
+            return 1;
+        }
+        c->peer_type = h.entity_type;
+        msgr_learned_addr(m, &h.peer_addr);
+        set_state(c, MSGR_CONN_AUTH_CONNECTING, "hello");
+        send_auth_request(c);
+        return 0;
+    }
+    c->peer_type = h.entity_type;
+    c->policy = *msgr__get_policy(m, c->peer_type);
+    msgr_learned_addr(m, &h.peer_addr);
+    set_state(c, MSGR_CONN_AUTH_ACCEPTING, "hello");
+    return 0;
+}
+
+static int
+handle_auth_request(struct msgr_conn *c, const struct msgr_seg *seg)
+{
+    struct msgr_auth_request a;
+    int e = msgr_auth_request_decode(seg->base, seg->len, &a);
+    if (e < 0)
+        return e;
+    int crc_ok = 0;
+    for (uint32_t i = 0; i < a.nmodes; i++)
+        if (a.modes[i] == MSGR_CON_MODE_CRC)
+            crc_ok = 1;
+    if (a.method != MSGR_AUTH_NONE || !crc_ok) {
+        struct msgr_auth_bad_method b = {
+            .method = a.method,
+            .result = -EOPNOTSUPP,
+            .nmethods = 1,
+            .methods = {MSGR_AUTH_NONE},
+            .nmodes = 1,
+            .modes = {MSGR_CON_MODE_CRC},
+        };
+        struct msgr_wbuf w;
+        struct out_frame *f = ctrl_begin(c, &w);
+        msgr_auth_bad_method_encode(&w, &b);
+        ctrl_send(c, f, &w, MSGR_TAG_AUTH_BAD_METHOD);
+        return 0;
+    }
+    struct msgr_auth_done d = {.global_id = 0, .con_mode = MSGR_CON_MODE_CRC};
+    struct msgr_wbuf w;
+    struct out_frame *f = ctrl_begin(c, &w);
+    msgr_auth_done_encode(&w, &d);
+    ctrl_send(c, f, &w, MSGR_TAG_AUTH_DONE);
+    set_state(c, MSGR_CONN_AUTH_ACCEPTING_SIGN, "auth done");
+    send_auth_signature(c);
+    return 0;
+}
+
+static int
+check_signature(const struct msgr_seg *seg)
+{
+    static const uint8_t zero[32];
+    if (seg->len != 32 || memcmp(seg->base, zero, 32) != 0)
+        return MSGR_EAUTH;
+    return 0;
+}
+
+static int
+handle_auth_done(struct msgr_conn *c, const struct msgr_seg *seg)
+{
+    struct msgr_auth_done d;
+    int e = msgr_auth_done_decode(seg->base, seg->len, &d);
+    if (e < 0)
+        return e;
+    if (d.con_mode != MSGR_CON_MODE_CRC)
+        return MSGR_EAUTH; /* secure mode is not implemented */
+    set_state(c, MSGR_CONN_AUTH_CONNECTING_SIGN, "auth done");
+    send_auth_signature(c);
+    return 0;
+}
+
+static int
+handle_client_signature(struct msgr_conn *c, const struct msgr_seg *seg)
+{
+    int e = check_signature(seg);
+    if (e < 0)
+        return e;
+    if (c->server_cookie == 0) {
+        set_state(c, MSGR_CONN_SESSION_CONNECTING, "signature");
+        send_client_ident(c);
+    } else {
+        set_state(c, MSGR_CONN_SESSION_RECONNECTING, "signature");
+        send_reconnect(c);
+    }
+    return 0;
+}
+
+static void
+send_server_ident(struct msgr_conn *c)
+{
+    struct msgr *m = c->msgr;
+    struct msgr_server_ident si;
+    memset(&si, 0, sizeof(si));
+    msgr_get_myaddrs(m, &si.addrs);
+    si.gid = m->myname.num;
+    c->global_seq = msgr__get_global_seq(m, 0);
+    si.global_seq = c->global_seq;
+    si.features_supported = c->policy.features_supported;
+    si.features_required =
+        c->policy.features_required | MSGR_FEATURES_REQUIRED_V2;
+    si.flags = c->policy.lossy ? MSGR_IDENT_FLAG_LOSSY : 0;
+    c->server_cookie = c->policy.lossy ? 0 : random_cookie(c);
+    si.cookie = c->server_cookie;
+    struct msgr_wbuf w;
+    struct out_frame *f = ctrl_begin(c, &w);
+    msgr_server_ident_encode(&w, &si);
+    ctrl_send(c, f, &w, MSGR_TAG_SERVER_IDENT);
+}
+
+/*
+ * An existing registered connection to the same peer (PROTOCOL.md §4.9).
+ * Returns 0 to go on opening this session, 1 when this connection was
+ * answered (WAIT) or stopped.
+ */
+static int
+handle_existing(struct msgr_conn *c, struct msgr_conn *ex,
+                const struct msgr_client_ident *ci)
+{
+    int es = msgr__conn_state(ex);
+    if (es == MSGR_CONN_CLOSED)
+        return 0;
+    if (ex->peer_global_seq > ci->global_seq) {
+        /* an attempt from before the existing session: stale */
+        msgr__log(c->msgr, MSGR_LOG_INFO, "conn %llu: stale global_seq %llu < %llu",
+                  (unsigned long long)c->id,
+                  (unsigned long long)ci->global_seq,
+                  (unsigned long long)ex->peer_global_seq);
+        stop_now(c, 1);
+        return 1;
+    }
+    int racing = es != MSGR_CONN_READY && es != MSGR_CONN_STANDBY &&
+                 !ex->policy.lossy;
+    if (racing) {
+        struct msgr_addrvec mine;
+        msgr_get_myaddrs(c->msgr, &mine);
+        const struct msgr_addr *pa =
+            msgr_addrvec_find(&ci->addrs, MSGR_ADDR_MSGR2);
+        const struct msgr_addr *ma = msgr_addrvec_find(&mine, MSGR_ADDR_MSGR2);
+        int incoming_wins =
+            ex->policy.server || (pa && ma && msgr_addr_cmp(pa, ma) < 0);
+        if (!incoming_wins) {
+            /* our outgoing attempt wins: the peer backs off */
+            msgr_conn_send_keepalive(ex);
+            struct msgr_wbuf w;
+            struct out_frame *f = ctrl_begin(c, &w);
+            ctrl_send(c, f, &w, MSGR_TAG_WAIT);
+            return 1;
+        }
+    }
+    /* The incoming session replaces the existing one. Moving the socket
+     * into the existing object (Ceph's reuse) keeps user pointers alive;
+     * until that lands the existing connection is closed with a reset
+     * upcall so that nothing queued on it is lost silently. */
+    msgr__conn_stop(ex, 1);
+    return 0;
+}
+
+static int
+handle_client_ident(struct msgr_conn *c, const struct msgr_seg *seg)
+{
+    struct msgr *m = c->msgr;
+    struct msgr_client_ident ci;
+    int e = msgr_client_ident_decode(seg->base, seg->len, &ci);
+    if (e < 0)
+        return e;
+    if (ci.addrs.n == 0)
+        return MSGR_EDECODE;
+    struct msgr_addrvec mine;
+    msgr_get_myaddrs(m, &mine);
+    if (!msgr_addrvec_contains(&mine, &ci.target)) {
+        /* meant for another instance at this address (tracker 38247) */
+        char a[96], b[160];
+        msgr_addr_format(&ci.target, a, sizeof(a));
+        msgr_addrvec_format(&mine, b, sizeof(b));
+        msgr__log(m, MSGR_LOG_WARN, "conn %llu: peer targets %s, I am %s",
+                  (unsigned long long)c->id, a, b);
+        return MSGR_EWRONG_PEER;
+    }
+    uint64_t missing = c->policy.features_required & ~ci.features_supported;
+    if (missing) {
+        send_u64_frame(c, MSGR_TAG_IDENT_MISSING_FEATURES, missing);
+        return 0;
+    }
+    /* a client that does not know its IP: what the socket says */
+    struct msgr_addr sock_peer;
+    if (c->ops->peer_addr(c->sock, &sock_peer) == 0) {
+        for (uint32_t i = 0; i < ci.addrs.n; i++) {
+            if (msgr_addr_is_blank_ip(&ci.addrs.v[i])) {
+                ci.addrs.v[i].family = sock_peer.family;
+                memcpy(ci.addrs.v[i].ip, sock_peer.ip, sizeof(sock_peer.ip));
+            }
+        }
+    }
+    c->peer_addrs = ci.addrs;
+    c->ident_addrs = ci.addrs;
+    c->peer_name.type = c->peer_type;
+    c->peer_name.num = ci.gid;
+    c->peer_global_seq = ci.global_seq;
+    c->client_cookie = ci.cookie;
+    c->features = ci.features_supported & c->policy.features_supported;
+    const struct msgr_addr *t = msgr_addrvec_find(&ci.addrs, MSGR_ADDR_MSGR2);
+    if (t)
+        c->target_addr = *t;
+
+    if (!(c->policy.server && c->policy.lossy &&
+          !c->policy.register_lossy_clients)) {
+        struct msgr_conn *ex = msgr__lookup_conn(m, &ci.addrs);
+        if (ex) {
+            int r = ex == c ? 0 : handle_existing(c, ex, &ci);
+            msgr_conn_unref(ex);
+            if (r)
+                return 0;
+        }
+    }
+    c->in_seq = 0;
+    c->out_seq = 0;
+    send_server_ident(c);
+    if (msgr__accept_conn(m, c) < 0) {
+        /* the replaced connection has not left the table yet: let the
+         * peer retry */
+        return MSGR_ESTATE;
+    }
+    become_ready(c, DQ_ACCEPT, "server ident sent");
+    return 0;
+}
+
+static int
+handle_server_ident(struct msgr_conn *c, const struct msgr_seg *seg)
+{
+    struct msgr_server_ident si;
+    int e = msgr_server_ident_decode(seg->base, seg->len, &si);
+    if (e < 0)
+        return e;
+    if (!msgr_addrvec_contains(&si.addrs, &c->target_addr)) {
+        char a[96], b[160];
+        msgr_addr_format(&c->target_addr, a, sizeof(a));
+        msgr_addrvec_format(&si.addrs, b, sizeof(b));
+        msgr__log(c->msgr, MSGR_LOG_WARN,
+                  "conn %llu: dialled %s but the peer is %s",
+                  (unsigned long long)c->id, a, b);
+        return MSGR_EWRONG_PEER;
+    }
+    uint64_t missing = c->policy.features_required & ~si.features_supported;
+    if (missing)
+        return MSGR_EFEATURES;
+    c->server_cookie = si.cookie;
+    c->ident_addrs = si.addrs;
+    c->peer_global_seq = si.global_seq;
+    c->peer_name.type = c->peer_type;
+    c->peer_name.num = si.gid;
+    c->features = si.features_supported & c->policy.features_supported;
+    /* the server decides whether the session is lossy */
+    c->policy.lossy = (si.flags & MSGR_IDENT_FLAG_LOSSY) != 0;
+    c->in_seq = 0;
+    become_ready(c, DQ_CONNECT, "server ident");
+    return 0;
+}
+
+static int
+handle_reconnect_reply(struct msgr_conn *c, uint8_t tag,
+                       const struct msgr_seg *seg)
+{
+    uint64_t v = 0;
+    int e;
+    switch (tag) {
+    case MSGR_TAG_SESSION_RECONNECT_OK:
+        if ((e = msgr_u64_decode(seg->base, seg->len, &v)) < 0)
+            return e;
+        discard_requeued_up_to(c, v);
+        become_ready(c, DQ_CONNECT, "reconnect ok");
+        return 0;
+    case MSGR_TAG_SESSION_RESET:
+        if (seg->len < 1)
+            return MSGR_EDECODE;
+        reset_session(c, ((const uint8_t *)seg->base)[0] != 0);
+        set_state(c, MSGR_CONN_SESSION_CONNECTING, "session reset");
+        send_client_ident(c);
+        return 0;
+    case MSGR_TAG_SESSION_RETRY:
+        if ((e = msgr_u64_decode(seg->base, seg->len, &v)) < 0)
+            return e;
+        c->connect_seq = v + 1;
+        send_reconnect(c);
+        return 0;
+    case MSGR_TAG_SESSION_RETRY_GLOBAL:
+        if ((e = msgr_u64_decode(seg->base, seg->len, &v)) < 0)
+            return e;
+        c->global_seq = msgr__get_global_seq(c->msgr, v);
+        send_reconnect(c);
+        return 0;
+    default:
+        return MSGR_EPROTO;
+    }
+}
+
+static int
+handle_session_reconnect(struct msgr_conn *c, const struct msgr_seg *seg)
+{
+    struct msgr_reconnect r;
+    int e = msgr_reconnect_decode(seg->base, seg->len, &r);
+    if (e < 0)
+        return e;
+    /* Resuming a session needs the socket to move into the existing
+     * connection object (Ceph's reuse_connection); until that lands every
+     * reconnect is answered with a full reset, which makes the peer start
+     * a new session and tell its application (ms_handle_remote_reset):
+     * nothing is lost silently. */
+    struct msgr_conn *ex = msgr__lookup_conn(c->msgr, &r.addrs);
+    if (ex) {
+        msgr__conn_stop(ex, 1);
+        msgr_conn_unref(ex);
+    }
+    struct msgr_wbuf w;
+    struct out_frame *f = ctrl_begin(c, &w);
+    msgr_put_u8(&w, 1);
+    ctrl_send(c, f, &w, MSGR_TAG_SESSION_RESET);
+    return 0;
+}
+
+/* Steady state: one MESSAGE frame. */
+static int
+handle_message(struct msgr_conn *c, const struct msgr_seg *segs)
+{
+    struct msgr *m = c->msgr;
+    struct msgr_header2 h;
+    int e = msgr_header2_decode(segs[0].base, segs[0].len, &h);
+    if (e < 0)
+        return e;
+    if (c->pre.nseg < 1 || segs[0].len != MSGR_HEADER2_LEN)
+        return MSGR_EDECODE;
+    trim_sent(c, h.ack_seq);
+    if (h.seq <= c->in_seq) {
+        /* a replay of something we already have */
+        MSGR_LOG(m, MSGR_LOG_DEBUG, "conn %llu: dropping old seq %llu <= %llu",
+                 (unsigned long long)c->id, (unsigned long long)h.seq,
+                 (unsigned long long)c->in_seq);
+        return 0;
+    }
+    uint32_t lens[3] = {0, 0, 0};
+    for (int i = 1; i < c->pre.nseg && i < 4; i++)
+        lens[i - 1] = segs[i].len;
+    uint8_t *buf;
+    struct msgr_msg *msg = msgr__msg_new_raw(lens[0] + lens[1] + lens[2], &buf);
+    if (!msg)
+        return -ENOMEM;
+    struct msgr_buf *dst[3] = {&msg->front, &msg->middle, &msg->data};
+    for (int i = 0; i < 3; i++) {
+        dst[i]->len = lens[i];
+        dst[i]->data = lens[i] ? buf : NULL;
+        if (lens[i])
+            memcpy(buf, segs[i + 1].base, lens[i]);
+        buf += lens[i];
+    }
+    msg->hdr.seq = h.seq;
+    msg->hdr.tid = h.tid;
+    msg->hdr.type = h.type;
+    msg->hdr.priority = h.priority;
+    msg->hdr.version = h.version;
+    msg->hdr.compat_version = h.compat_version;
+    msg->hdr.data_off = h.data_off;
+    msg->hdr.flags = h.flags;
+    msg->hdr.src = c->peer_name;
+    msg->recv_stamp = now(c);
+    msgr_conn_ref(c);
+    msg->conn = c;
+    c->in_seq = h.seq;
+    c->ack_left++;
+    atomic_fetch_add_explicit(&c->worker->perf.msgs_in, 1,
+                              memory_order_relaxed);
+    msgr__deliver_msg(m, c, msg);
+    return 0;
+}
+
+static int
+handle_ready_frame(struct msgr_conn *c, uint8_t tag, const struct msgr_seg *segs)
+{
+    uint64_t v;
+    int e;
+    switch (tag) {
+    case MSGR_TAG_MESSAGE:
+        return handle_message(c, segs);
+    case MSGR_TAG_ACK:
+        if ((e = msgr_u64_decode(segs[0].base, segs[0].len, &v)) < 0)
+            return e;
+        trim_sent(c, v);
+        return 0;
+    case MSGR_TAG_KEEPALIVE2:
+        if (segs[0].len < 8)
+            return MSGR_EDECODE;
+        {
+            const uint8_t *p = segs[0].base;
+            uint32_t sec = (uint32_t)p[0] | (uint32_t)p[1] << 8 |
+                           (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+            uint32_t nsec = (uint32_t)p[4] | (uint32_t)p[5] << 8 |
+                            (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+            send_keepalive_frame(c, MSGR_TAG_KEEPALIVE2_ACK, sec, nsec);
+        }
+        return 0;
+    case MSGR_TAG_KEEPALIVE2_ACK:
+        c->ops->mutex_lock(c->lock);
+        c->last_keepalive_ack = now(c);
+        c->ops->mutex_unlock(c->lock);
+        return 0;
+    default:
+        return MSGR_EPROTO;
+    }
+}
+
+/* One complete frame, by state (one small function per state above). */
+static int
+handle_frame(struct msgr_conn *c, uint8_t tag, const struct msgr_seg *segs)
+{
+    int s = msgr__conn_state(c);
+    trace_frame(c, 0, tag, MSGR_PREAMBLE_LEN + msgr_frame_body_len(&c->pre,
+                                                                    c->rev1 > 0));
+    switch (s) {
+    case MSGR_CONN_HELLO_CONNECTING:
+    case MSGR_CONN_HELLO_ACCEPTING:
+        return tag == MSGR_TAG_HELLO ? handle_hello(c, &segs[0]) : MSGR_EPROTO;
+    case MSGR_CONN_AUTH_CONNECTING:
+        if (tag == MSGR_TAG_AUTH_DONE)
+            return handle_auth_done(c, &segs[0]);
+        if (tag == MSGR_TAG_AUTH_BAD_METHOD) {
+            /* none is all we have: no other method to try */
+            msgr__log(c->msgr, MSGR_LOG_ERR, "conn %llu: peer refuses auth none",
+                      (unsigned long long)c->id);
+            stop_now(c, 1);
+            return 1;
+        }
+        return MSGR_EPROTO;
+    case MSGR_CONN_AUTH_ACCEPTING:
+        return tag == MSGR_TAG_AUTH_REQUEST ? handle_auth_request(c, &segs[0])
+                                            : MSGR_EPROTO;
+    case MSGR_CONN_AUTH_CONNECTING_SIGN:
+        return tag == MSGR_TAG_AUTH_SIGNATURE
+                   ? handle_client_signature(c, &segs[0])
+                   : MSGR_EPROTO;
+    case MSGR_CONN_AUTH_ACCEPTING_SIGN:
+        if (tag != MSGR_TAG_AUTH_SIGNATURE)
+            return MSGR_EPROTO;
+        if (check_signature(&segs[0]) < 0)
+            return MSGR_EAUTH;
+        set_state(c, MSGR_CONN_SESSION_ACCEPTING, "signature");
+        return 0;
+    case MSGR_CONN_SESSION_CONNECTING:
+        if (tag == MSGR_TAG_SERVER_IDENT)
+            return handle_server_ident(c, &segs[0]);
+        if (tag == MSGR_TAG_IDENT_MISSING_FEATURES)
+            return MSGR_EFEATURES;
+        if (tag == MSGR_TAG_WAIT) {
+            set_state(c, MSGR_CONN_WAIT, "wait");
+            return MSGR_ESTATE;
+        }
+        return MSGR_EPROTO;
+    case MSGR_CONN_SESSION_RECONNECTING:
+        if (tag == MSGR_TAG_WAIT) {
+            set_state(c, MSGR_CONN_WAIT, "wait");
+            return MSGR_ESTATE;
+        }
+        return handle_reconnect_reply(c, tag, &segs[0]);
+    case MSGR_CONN_SESSION_ACCEPTING:
+        if (tag == MSGR_TAG_CLIENT_IDENT)
+            return handle_client_ident(c, &segs[0]);
+        if (tag == MSGR_TAG_SESSION_RECONNECT)
+            return handle_session_reconnect(c, &segs[0]);
+        return MSGR_EPROTO;
+    case MSGR_CONN_READY:
+        return handle_ready_frame(c, tag, segs);
+    case MSGR_CONN_NONE:
+    case MSGR_CONN_START_CONNECT:
+    case MSGR_CONN_CONNECTING:
+    case MSGR_CONN_BANNER_CONNECTING:
+    case MSGR_CONN_START_ACCEPT:
+    case MSGR_CONN_BANNER_ACCEPTING:
+    case MSGR_CONN_STANDBY:
+    case MSGR_CONN_WAIT:
+    case MSGR_CONN_CLOSED:
+    case MSGR_CONN_NSTATES:
+        break;
+    }
+    return MSGR_EPROTO;
+}
+
+static int
+read_body(struct msgr_conn *c, const uint8_t *p, size_t n)
+{
+    (void)n;
+    struct msgr_seg segs[MSGR_MAX_SEGMENTS];
+    memset(segs, 0, sizeof(segs));
+    int e = msgr_frame_body_decode(&c->pre, c->rev1 > 0, p, segs);
+    expect_frame(c);
+    if (e == MSGR_EABORTED)
+        return 0; /* the sender revoked it: nothing to do */
+    if (e < 0)
+        return e;
+    e = handle_frame(c, c->pre.tag, segs);
+    if (e == 0 && c->sock)
+        update_want(c);
+    return e;
+}
+
+static int
+read_preamble(struct msgr_conn *c, const uint8_t *p, size_t n)
+{
+    (void)n;
+    int e = msgr_preamble_decode(p, &c->msgr->limits, &c->pre);
+    if (e < 0)
+        return e;
+    if (c->pre.tag == MSGR_TAG_MESSAGE) {
+        if (msgr__conn_state(c) != MSGR_CONN_READY)
+            return MSGR_EPROTO;
+        /* dispatch throttle: a slow application slows the peer down
+         * instead of growing our memory */
+        uint64_t sz = 0;
+        for (int i = 1; i < c->pre.nseg; i++)
+            sz += c->pre.seg_len[i];
+        uint64_t queued =
+            atomic_load_explicit(&c->msgr->dq.bytes, memory_order_relaxed);
+        if (queued && queued + sz > c->msgr->cfg.dispatch_throttle_bytes) {
+            c->roff -= MSGR_PREAMBLE_LEN;
+            c->paused = 1;
+            c->ops->timer_arm(c->retry_timer, THROTTLE_RETRY_NS);
+            update_want(c);
+            return 1;
+        }
+    }
+    size_t body = msgr_frame_body_len(&c->pre, c->rev1 > 0);
+    expect(c, body, read_body);
+    if (body == 0)
+        return read_body(c, p + MSGR_PREAMBLE_LEN, 0);
+    return 0;
+}
+
+static int
+read_banner(struct msgr_conn *c, const uint8_t *p, size_t n)
+{
+    (void)n;
+    uint64_t supported, required;
+    int e = msgr_banner_decode(p, &supported, &required);
+    if (e < 0)
+        return e;
+    uint64_t ours = c->msgr->cfg.force_rev0 ? 0 : MSGR2_FEATURE_REVISION_1;
+    if (required & ~ours) {
+        msgr__log(c->msgr, MSGR_LOG_WARN,
+                  "conn %llu: peer requires msgr2 features 0x%llx we lack",
+                  (unsigned long long)c->id, (unsigned long long)required);
+        stop_now(c, 1);
+        return 1;
+    }
+    c->peer_supported = supported;
+    c->peer_required = required;
+    /* both sides must speak 2.1, else both fall back to 2.0 */
+    c->rev1 = (supported & ours & MSGR2_FEATURE_REVISION_1) ? 1 : 0;
+    expect_frame(c);
+    if (c->is_client) {
+        set_state(c, MSGR_CONN_HELLO_CONNECTING, "banner");
+        send_hello(c, &c->target_addr);
+    } else {
+        struct msgr_addr peer;
+        memset(&peer, 0, sizeof(peer));
+        c->ops->peer_addr(c->sock, &peer);
+        peer.type = MSGR_ADDR_MSGR2;
+        peer.nonce = 0;
+        set_state(c, MSGR_CONN_HELLO_ACCEPTING, "banner");
+        send_hello(c, &peer);
+    }
+    update_want(c);
+    return 0;
+}
+
+/* ------------------------------------------------------------- socket */
+
+static void
+connected(struct msgr_conn *c)
+{
+    int r = c->ops->connect_result(c->sock);
+    if (r < 0) {
+        if (r == -ECONNREFUSED)
+            upcall(c, DQ_REFUSED);
+        fault(c, r, "connect");
+        return;
+    }
+    set_state(c, MSGR_CONN_BANNER_CONNECTING, "tcp connected");
+    send_banner(c);
+    expect(c, MSGR_BANNER_LEN, read_banner);
+    update_want(c);
+}
+
+static void
+io_cb(struct msgr_socket *s, unsigned events, void *arg)
+{
+    struct msgr_conn *c = arg;
+    (void)s;
+    msgr_conn_ref(c);
+    if (msgr__conn_state(c) == MSGR_CONN_CONNECTING) {
+        if (events & MSGR_IO_WRITE)
+            connected(c);
+    } else {
+        if ((events & MSGR_IO_READ) && c->sock)
+            do_read(c);
+        /* the session may have just become ready with messages queued */
+        if (c->sock && (c->wq_head || c->ack_left || (events & MSGR_IO_WRITE) ||
+                        (msgr__conn_state(c) == MSGR_CONN_READY &&
+                         !out_q_empty(c))))
+            do_write(c);
+    }
+    msgr_conn_unref(c);
+}
+
+static void
+attach_socket(struct msgr_conn *c, struct msgr_socket *s, unsigned want)
+{
+    c->sock = s;
+    c->io_want = want;
+    c->ops->io_set(s, io_cb, c, want);
+}
+
+static void
+close_socket(struct msgr_conn *c, int abortive)
+{
+    if (!c->sock)
+        return;
+    c->ops->close(c->sock, abortive);
+    c->sock = NULL;
+    c->io_want = 0;
+    c->paused = 0;
+    wq_clear(c);
+    c->rlen = c->roff = 0;
+    c->need = 0;
+    c->next_read = NULL;
+    maybe_shrink_rbuf(c);
+}
+
+static void
+do_connect(struct msgr_conn *c)
+{
+    if (atomic_load(&c->stop_requested))
+        return;
+    close_socket(c, 0);
+    set_state(c, MSGR_CONN_START_CONNECT, "connect");
+    c->rev1 = -1;
+    c->global_seq = msgr__get_global_seq(c->msgr, 0);
+    struct msgr_socket *s = NULL;
+    int e = c->ops->connect(c->worker, &c->target_addr, &s);
+    if (e < 0) {
+        if (e == -ECONNREFUSED)
+            upcall(c, DQ_REFUSED);
+        fault(c, e, "connect");
+        return;
+    }
+    attach_socket(c, s, MSGR_IO_WRITE);
+    set_state(c, MSGR_CONN_CONNECTING, "connecting");
+    arm_ready_timeout(c);
+}
+
+/* ---------------------------------------------------------------- fault */
+
+/*
+ * The fault algorithm (PROTOCOL.md §3.10 and §4.11): lossy sessions end;
+ * lossless ones requeue what was not acknowledged, then either wait in
+ * STANDBY (servers, or nothing to send) or reconnect, with a backoff when
+ * the failure happened while connecting.
+ */
+static void
+fault(struct msgr_conn *c, int err, const char *what)
+{
+    struct msgr *m = c->msgr;
+    int s = msgr__conn_state(c);
+    if (s == MSGR_CONN_CLOSED || s == MSGR_CONN_NONE)
+        return;
+    trace_fault(c, err, what);
+    MSGR_LOG(m, MSGR_LOG_INFO, "conn %llu: fault in %s: %s: %s",
+             (unsigned long long)c->id, msgr__conn_state_name(s), what,
+             msgr_strerror(err));
+    int connecting = is_connecting_state(s) || s == MSGR_CONN_WAIT;
+    if (atomic_load(&m->stopping) || atomic_load(&c->stop_requested)) {
+        stop_now(c, 0);
+        return;
+    }
+    if (c->policy.lossy && !(c->is_client && connecting)) {
+        stop_now(c, 1);
+        return;
+    }
+    requeue_sent(c);
+    close_socket(c, 0);
+    c->ops->timer_cancel(c->tick_timer);
+    if (!c->is_client && c->target_addr.family == MSGR_AF_UNSPEC) {
+        /* accepted, and we cannot dial back: nothing to keep */
+        stop_now(c, 1);
+        return;
+    }
+    if (!c->is_client && s != MSGR_CONN_READY && c->server_cookie == 0 &&
+        out_q_empty(c)) {
+        /* accepted, never reached a session, nothing to send */
+        stop_now(c, 1);
+        return;
+    }
+    if (c->policy.server ||
+        (c->policy.standby && out_q_empty(c) && s != MSGR_CONN_WAIT)) {
+        set_state(c, MSGR_CONN_STANDBY, "fault");
+        return;
+    }
+    if (connecting) {
+        if (s == MSGR_CONN_WAIT)
+            c->backoff_ns = m->cfg.max_backoff_ns;
+        else if (c->backoff_ns == 0)
+            c->backoff_ns = m->cfg.initial_backoff_ns;
+        else if (c->backoff_ns * 2 < m->cfg.max_backoff_ns)
+            c->backoff_ns *= 2;
+        else
+            c->backoff_ns = m->cfg.max_backoff_ns;
+        if (s != MSGR_CONN_WAIT)
+            set_state(c, MSGR_CONN_START_CONNECT, "fault, backing off");
+        c->is_client = 1;
+        c->ops->timer_arm(c->backoff_timer, c->backoff_ns);
+        return;
+    }
+    /* was established: reconnect now */
+    if (c->server_cookie)
+        c->connect_seq++;
+    c->backoff_ns = 0;
+    c->is_client = 1;
+    do_connect(c);
+}
+
+/* --------------------------------------------------------------- stop */
+
+static void
+stop_now(struct msgr_conn *c, int queue_reset)
+{
+    struct msgr *m = c->msgr;
+    int s = msgr__conn_state(c);
+    if (s == MSGR_CONN_CLOSED)
+        return;
+    set_state(c, MSGR_CONN_CLOSED, queue_reset ? "stop, reset" : "stop");
+    close_socket(c, 0);
+    if (c->started) {
+        c->ops->timer_free(c->backoff_timer);
+        c->ops->timer_free(c->tick_timer);
+        c->ops->timer_free(c->retry_timer);
+        c->backoff_timer = c->tick_timer = c->retry_timer = NULL;
+        atomic_fetch_sub_explicit(&c->worker->perf.active_conns, 1,
+                                  memory_order_relaxed);
+    }
+    discard_out_q(c);
+    discard_sent(c);
+    msgr__dq_discard_conn(m, c);
+    msgr__unregister_conn(m, c);
+    if (queue_reset && !atomic_load(&m->stopping))
+        upcall(c, DQ_RESET);
+    msgr_stack_put_worker(c->worker);
+}
+
+void
+msgr__conn_stop_now(struct msgr_conn *c, int queue_reset)
+{
+    stop_now(c, queue_reset);
+}
+
+/* ------------------------------------------------------- posted tasks */
+
+static void
+start_connect_cb(void *arg)
+{
+    struct msgr_conn *c = arg;
+    init_worker_side(c);
+    if (!atomic_load(&c->stop_requested) &&
+        msgr__conn_state(c) == MSGR_CONN_NONE)
+        do_connect(c);
+    msgr_conn_unref(c);
+}
+
+void
+msgr__conn_start_connect(struct msgr_conn *c)
+{
+    msgr_conn_ref(c);
+    if (c->ops->post(c->worker, start_connect_cb, c) != 0)
+        msgr_conn_unref(c);
+}
+
+struct accept_task {
+    struct msgr_conn *c;
+    struct msgr_socket *s;
+};
+
+static void
+start_accept_cb(void *arg)
+{
+    struct accept_task *t = arg;
+    struct msgr_conn *c = t->c;
+    init_worker_side(c);
+    if (atomic_load(&c->stop_requested)) {
+        c->ops->close(t->s, 0);
+    } else {
+        set_state(c, MSGR_CONN_START_ACCEPT, "accepted");
+        attach_socket(c, t->s, MSGR_IO_READ);
+        send_banner(c);
+        set_state(c, MSGR_CONN_BANNER_ACCEPTING, "banner sent");
+        expect(c, MSGR_BANNER_LEN, read_banner);
+        arm_ready_timeout(c);
+        do_write(c);
+    }
+    msgr__free(t);
+    msgr_conn_unref(c);
+}
+
+void
+msgr__conn_start_accept(struct msgr_conn *c, struct msgr_socket *s)
+{
+    struct accept_task *t = msgr__alloc(sizeof(*t));
+    MSGR_ASSERT(t != NULL);
+    t->c = c;
+    t->s = s;
+    msgr_conn_ref(c);
+    MSGR_ASSERT(c->ops->post(c->worker, start_accept_cb, t) == 0);
+}
+
+static void
+stop_cb(void *arg)
+{
+    struct msgr_conn *c = arg;
+    int reset = atomic_load(&c->stop_requested) == 2;
+    if (!c->started && msgr__conn_state(c) == MSGR_CONN_NONE) {
+        /* never reached its worker: nothing of the stack to release */
+        set_state(c, MSGR_CONN_CLOSED, "stop before start");
+        discard_out_q(c);
+        msgr__unregister_conn(c->msgr, c);
+        if (reset && !atomic_load(&c->msgr->stopping))
+            upcall(c, DQ_RESET);
+        msgr_stack_put_worker(c->worker);
+    } else {
+        stop_now(c, reset);
+    }
+    msgr_conn_unref(c);
+}
+
+void
+msgr__conn_stop(struct msgr_conn *c, int queue_reset)
+{
+    if (c->is_loopback) {
+        atomic_store(&c->connected, 0);
+        return;
+    }
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&c->stop_requested, &expected,
+                                        queue_reset ? 2 : 1))
+        return;
+    msgr_conn_ref(c);
+    if (c->ops->post(c->worker, stop_cb, c) != 0)
+        msgr_conn_unref(c);
+}
+
+/* Wakes the worker: something was queued or a keepalive requested. */
+static void
+wake_cb(void *arg)
+{
+    struct msgr_conn *c = arg;
+    c->ops->mutex_lock(c->lock);
+    c->wake_posted = 0;
+    c->ops->mutex_unlock(c->lock);
+    int s = msgr__conn_state(c);
+    if (c->is_loopback) {
+        for (;;) {
+            c->ops->mutex_lock(c->lock);
+            struct msgr_msg *msg = out_q_pop(c);
+            c->ops->mutex_unlock(c->lock);
+            if (!msg)
+                break;
+            if (!atomic_load(&c->connected)) {
+                msgr__trace_msg(c->msgr, c, msg, MSGR_FATE_DROPPED);
+                msgr_msg_unref(msg);
+                continue;
+            }
+            msg->hdr.src = c->msgr->myname;
+            msgr_conn_ref(c);
+            msg->conn = c;
+            msg->recv_stamp = now(c);
+            msgr__deliver_msg(c->msgr, c, msg);
+        }
+    } else if (s == MSGR_CONN_READY) {
+        do_write(c);
+    } else if (s == MSGR_CONN_STANDBY && !c->policy.server &&
+               !out_q_empty(c)) {
+        c->is_client = 1;
+        do_connect(c);
+    } else if (s == MSGR_CONN_CLOSED) {
+        discard_out_q(c);
+    }
+    msgr_conn_unref(c);
+}
+
+static void
+wake(struct msgr_conn *c)
+{
+    c->ops->mutex_lock(c->lock);
+    int post = !c->wake_posted;
+    c->wake_posted = 1;
+    c->ops->mutex_unlock(c->lock);
+    if (!post)
+        return;
+    msgr_conn_ref(c);
+    if (c->ops->post(c->worker, wake_cb, c) != 0) {
+        c->ops->mutex_lock(c->lock);
+        c->wake_posted = 0;
+        c->ops->mutex_unlock(c->lock);
+        msgr_conn_unref(c);
+    }
+}
+
+/* ----------------------------------------------------------- public API */
+
+int
+msgr_conn_send_message(struct msgr_conn *c, struct msgr_msg *msg)
+{
+    int s = msgr__conn_state(c);
+    if (s == MSGR_CONN_CLOSED || atomic_load(&c->stop_requested) ||
+        (c->is_loopback && !atomic_load(&c->connected)))
+        return MSGR_ECLOSED;
+    msg->hdr.seq = 0;
+    msgr__trace_msg(c->msgr, c, msg, MSGR_FATE_QUEUED);
+    c->ops->mutex_lock(c->lock);
+    out_q_push(c, msg, 0);
+    c->ops->mutex_unlock(c->lock);
+    wake(c);
+    return 0;
+}
+
+void
+msgr_conn_send_keepalive(struct msgr_conn *c)
+{
+    if (c->is_loopback)
+        return;
+    c->ops->mutex_lock(c->lock);
+    c->keepalive_pending = 1;
+    c->ops->mutex_unlock(c->lock);
+    wake(c);
+}
+
+void
+msgr_conn_mark_down(struct msgr_conn *c)
+{
+    msgr__conn_stop(c, 0);
+}
+
+int
+msgr_conn_is_connected(struct msgr_conn *c)
+{
+    return atomic_load_explicit(&c->connected, memory_order_acquire);
+}
+
+int
+msgr_conn_is_loopback(struct msgr_conn *c)
+{
+    return c->is_loopback;
+}
+
+uint8_t
+msgr_conn_peer_type(struct msgr_conn *c)
+{
+    return c->peer_type;
+}
+
+void
+msgr_conn_peer_addrs(struct msgr_conn *c, struct msgr_addrvec *out)
+{
+    *out = c->peer_addrs;
+}
+
+void
+msgr_conn_peer_ident_addrs(struct msgr_conn *c, struct msgr_addrvec *out)
+{
+    *out = c->ident_addrs;
+}
+
+struct msgr_entity_name
+msgr_conn_peer_name(struct msgr_conn *c)
+{
+    return c->peer_name;
+}
+
+uint64_t
+msgr_conn_features(struct msgr_conn *c)
+{
+    return c->features;
+}
+
+int
+msgr_conn_rev(struct msgr_conn *c)
+{
+    return c->rev1;
+}
+
+const char *
+msgr_conn_state_name(struct msgr_conn *c)
+{
+    return msgr__conn_state_name(msgr__conn_state(c));
+}
+
+uint64_t
+msgr_conn_id(struct msgr_conn *c)
+{
+    return c->id;
+}
+
+msgr_time_ns
+msgr_conn_last_keepalive_ack(struct msgr_conn *c)
+{
+    c->ops->mutex_lock(c->lock);
+    msgr_time_ns t = c->last_keepalive_ack;
+    c->ops->mutex_unlock(c->lock);
+    return t;
+}
+
+void
+msgr_conn_set_priv(struct msgr_conn *c, void *priv)
+{
+    c->priv = priv;
+}
+
+void *
+msgr_conn_get_priv(struct msgr_conn *c)
+{
+    return c->priv;
+}
+
+struct msgr *
+msgr_conn_messenger(struct msgr_conn *c)
+{
+    return c->msgr;
+}
