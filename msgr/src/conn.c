@@ -450,6 +450,12 @@ wq_clear(struct msgr_conn *c)
     c->wq_bytes = 0;
     while (f) {
         struct out_frame *n = f->next;
+        /* A lossy session keeps no sent list: a message whose frame was
+         * not completely written dies here and must be reported dropped.
+         * (Lossless ones are still on the sent list, which accounts for
+         * them: requeued or dropped.) */
+        if (f->tag == MSGR_TAG_MESSAGE && f->msg && c->policy.lossy)
+            msgr__trace_msg(c->msgr, c, f->msg, MSGR_FATE_DROPPED);
         frame_put(c, f);
         f = n;
     }

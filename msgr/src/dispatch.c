@@ -46,6 +46,15 @@ release_item(struct msgr *m, struct dq_item *it)
         msgr_conn_unref(it->conn);
 }
 
+/* An entry that will never be delivered: a message gets its fate. */
+static void
+drop_item(struct msgr *m, struct dq_item *it)
+{
+    if (it->msg)
+        msgr__trace_msg(m, it->conn, it->msg, MSGR_FATE_DROPPED);
+    release_item(m, it);
+}
+
 void
 msgr__dq_fini(struct msgr *m)
 {
@@ -54,7 +63,7 @@ msgr__dq_fini(struct msgr *m)
     q->head = NULL;
     while (it) {
         struct dq_item *n = it->next;
-        release_item(m, it);
+        drop_item(m, it);
         msgr__free(it);
         it = n;
     }
@@ -243,7 +252,7 @@ msgr__dq_stop(struct msgr *m)
      * stack drain in wait() waits for it */
     while (it) {
         struct dq_item *n = it->next;
-        release_item(m, it);
+        drop_item(m, it);
         msgr__free(it);
         it = n;
     }

@@ -740,8 +740,10 @@ lookup_locked(struct msgr *m, const struct msgr_addrvec *addrs)
         struct msgr_conn *c = m->conns.v[i];
         if (!msgr_addrvec_equal(&c->peer_addrs, addrs))
             continue;
-        /* a connection being stopped no longer holds the peer's slot */
-        if (c->unregistered || atomic_load(&c->stop_requested))
+        /* a connection being stopped, or closed but not yet unregistered
+         * (stop_now closes first), no longer holds the peer's slot */
+        if (c->unregistered || atomic_load(&c->stop_requested) ||
+            msgr__conn_state(c) == MSGR_CONN_CLOSED)
             continue;
         return c;
     }
@@ -922,30 +924,40 @@ msgr_send_message(struct msgr *m, struct msgr_msg *msg, uint8_t peer_type,
         hexdump(m, "middle", &msg->middle);
         hexdump(m, "data", &msg->data);
     }
-    struct msgr_conn *c = NULL;
-    m->ops->mutex_lock(m->lock);
-    int mine = is_my_addr(m, addrs);
-    if (!mine)
-        c = lookup_locked(m, addrs);
-    if (c)
-        msgr_conn_ref(c);
-    m->ops->mutex_unlock(m->lock);
-    if (!c && !mine && msgr__get_policy(m, peer_type)->server) {
-        /* A server never initiates: with no session there is nobody to
-         * give the message to (the seed's submit_message). */
-        MSGR_LOG(m, MSGR_LOG_DEBUG, "server policy, no session: dropping");
-        msgr__trace_msg(m, NULL, msg, MSGR_FATE_DROPPED);
-        msgr_msg_unref(msg);
-        return 0;
+    /* The registered connection may close between the lookup and the send
+     * (a lossy fault, a mark_down on another thread). A closed connection
+     * is no longer the peer's, so look again, which finds none and makes a
+     * new one (or drops, under a server policy), instead of failing. */
+    for (int attempt = 0;; attempt++) {
+        struct msgr_conn *c = NULL;
+        m->ops->mutex_lock(m->lock);
+        int mine = is_my_addr(m, addrs);
+        if (!mine)
+            c = lookup_locked(m, addrs);
+        if (c)
+            msgr_conn_ref(c);
+        m->ops->mutex_unlock(m->lock);
+        if (!c && !mine && msgr__get_policy(m, peer_type)->server) {
+            /* A server never initiates: with no session there is nobody
+             * to give the message to (the seed's submit_message). */
+            MSGR_LOG(m, MSGR_LOG_DEBUG,
+                     "server policy, no session: dropping");
+            msgr__trace_msg(m, NULL, msg, MSGR_FATE_DROPPED);
+            msgr_msg_unref(msg);
+            return 0;
+        }
+        int e = 0;
+        if (!c)
+            c = msgr_get_connection(m, peer_type, addrs, &e);
+        if (!c)
+            return e;
+        e = msgr_conn_send_message(c, msg);
+        int retry = e == MSGR_ECLOSED && !c->is_loopback && attempt < 3 &&
+                    !atomic_load(&m->stopping);
+        msgr_conn_unref(c);
+        if (!retry)
+            return e;
     }
-    int e = 0;
-    if (!c)
-        c = msgr_get_connection(m, peer_type, addrs, &e);
-    if (!c)
-        return e;
-    e = msgr_conn_send_message(c, msg);
-    msgr_conn_unref(c);
-    return e;
 }
 
 int
