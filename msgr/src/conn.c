@@ -21,8 +21,10 @@
 #define READS_PER_EVENT  16
 #define WQ_HIGH_BYTES    (1024 * 1024)
 #define WQ_MAX_FRAMES    256
-#define WRITE_IOV_MAX    128
-#define FRAME_POOL_MAX   64
+/* Small frames take 4-5 iovecs each: a wide gather keeps the number of
+ * sendmsg calls per message low (IOV_MAX on Linux). */
+#define WRITE_IOV_MAX    1024
+#define FRAME_POOL_MAX   WQ_MAX_FRAMES
 #define THROTTLE_RETRY_NS (1 * MSGR_NS_PER_MS)
 
 static const char *const state_names[] = {
@@ -135,7 +137,6 @@ conn_alloc(struct msgr *m)
     atomic_init(&c->state, MSGR_CONN_NONE);
     c->rev1 = -1;
     c->id = atomic_fetch_add(&m->next_conn_id, 1) + 1;
-    atomic_fetch_add(&m->nconns_live, 1);
     return c;
 }
 
@@ -440,6 +441,7 @@ wq_append(struct msgr_conn *c, struct out_frame *f)
         c->wq_head = f;
     c->wq_tail = f;
     c->wq_bytes += f->fo.total;
+    c->wq_nframes++;
 }
 
 static void
@@ -448,6 +450,7 @@ wq_clear(struct msgr_conn *c)
     struct out_frame *f = c->wq_head;
     c->wq_head = c->wq_tail = NULL;
     c->wq_bytes = 0;
+    c->wq_nframes = 0;
     while (f) {
         struct out_frame *n = f->next;
         /* A lossy session keeps no sent list: a message whose frame was
@@ -577,21 +580,32 @@ fill_wq(struct msgr_conn *c)
 {
     if (msgr__conn_state(c) != MSGR_CONN_READY)
         return;
-    int keepalive;
-    for (;;) {
-        if (c->wq_bytes >= WQ_HIGH_BYTES)
-            break;
-        c->ops->mutex_lock(c->lock);
+    /* One lock round for a whole batch: the out queue is shared with
+     * sending threads, and a lock per message showed up in profiles. The
+     * batch is bounded in frames and bytes so the write queue (and the
+     * frame pool) stays small. */
+    struct msgr_msg *batch = NULL, **tail = &batch;
+    size_t bytes = c->wq_bytes;
+    int frames = c->wq_nframes;
+    c->ops->mutex_lock(c->lock);
+    while (bytes < WQ_HIGH_BYTES && frames < WQ_MAX_FRAMES) {
         struct msgr_msg *msg = out_q_pop(c);
-        c->ops->mutex_unlock(c->lock);
         if (!msg)
             break;
-        queue_message(c, msg);
+        bytes += MSGR_PREAMBLE_LEN + MSGR_HEADER2_LEN + msgr__msg_payload_len(msg);
+        frames++;
+        *tail = msg;
+        tail = &msg->next;
     }
-    c->ops->mutex_lock(c->lock);
-    keepalive = c->keepalive_pending;
+    int keepalive = c->keepalive_pending;
     c->keepalive_pending = 0;
     c->ops->mutex_unlock(c->lock);
+    while (batch) {
+        struct msgr_msg *msg = batch;
+        batch = msg->next;
+        msg->next = NULL;
+        queue_message(c, msg);
+    }
     if (keepalive) {
         msgr_time_ns t = now(c);
         send_keepalive_frame(c, MSGR_TAG_KEEPALIVE2,
@@ -663,6 +677,7 @@ do_write(struct msgr_conn *c)
                 struct out_frame *f = c->wq_head;
                 c->wq_head = f->next;
                 c->wq_bytes -= f->fo.total;
+                c->wq_nframes--;
                 frame_put(c, f);
             }
             c->wq_tail = NULL;
@@ -698,6 +713,7 @@ do_write(struct msgr_conn *c)
             if (!c->wq_head)
                 c->wq_tail = NULL;
             c->wq_bytes -= f->fo.total;
+            c->wq_nframes--;
             if (f->tag == MSGR_TAG_MESSAGE) {
                 atomic_fetch_add_explicit(&perf->msgs_out, 1,
                                           memory_order_relaxed);
@@ -1399,6 +1415,17 @@ handle_message(struct msgr_conn *c, const struct msgr_seg *segs)
         MSGR_LOG(m, MSGR_LOG_DEBUG, "conn %llu: dropping old seq %llu <= %llu",
                  (unsigned long long)c->id, (unsigned long long)h.seq,
                  (unsigned long long)c->in_seq);
+        if (m->has_tracer && m->tracer.msg) {
+            /* no message object is built for a duplicate: report its
+             * header so traces can count replays */
+            struct msgr_msg dup;
+            memset(&dup, 0, sizeof(dup));
+            dup.hdr.seq = h.seq;
+            dup.hdr.type = h.type;
+            dup.hdr.tid = h.tid;
+            dup.hdr.src = c->peer_name;
+            msgr__trace_msg(m, c, &dup, MSGR_FATE_DUPLICATE);
+        }
         return 0;
     }
     uint32_t lens[3] = {0, 0, 0};
@@ -1954,15 +1981,10 @@ wake_cb(void *arg)
     msgr_conn_unref(c);
 }
 
+/* Posts the wake-up whose flag the caller set under the lock. */
 static void
-wake(struct msgr_conn *c)
+wake_post(struct msgr_conn *c)
 {
-    c->ops->mutex_lock(c->lock);
-    int post = !c->wake_posted;
-    c->wake_posted = 1;
-    c->ops->mutex_unlock(c->lock);
-    if (!post)
-        return;
     msgr_conn_ref(c);
     if (c->ops->post(c->worker, wake_cb, c) != 0) {
         c->ops->mutex_lock(c->lock);
@@ -1970,6 +1992,17 @@ wake(struct msgr_conn *c)
         c->ops->mutex_unlock(c->lock);
         msgr_conn_unref(c);
     }
+}
+
+static void
+wake(struct msgr_conn *c)
+{
+    c->ops->mutex_lock(c->lock);
+    int post = !c->wake_posted;
+    c->wake_posted = 1;
+    c->ops->mutex_unlock(c->lock);
+    if (post)
+        wake_post(c);
 }
 
 /* ----------------------------------------------------------- public API */
@@ -1983,10 +2016,14 @@ msgr_conn_send_message(struct msgr_conn *c, struct msgr_msg *msg)
         return MSGR_ECLOSED;
     msg->hdr.seq = 0;
     msgr__trace_msg(c->msgr, c, msg, MSGR_FATE_QUEUED);
+    /* queue and claim the wake-up in one critical section */
     c->ops->mutex_lock(c->lock);
     out_q_push(c, msg, 0);
+    int post = !c->wake_posted;
+    c->wake_posted = 1;
     c->ops->mutex_unlock(c->lock);
-    wake(c);
+    if (post)
+        wake_post(c);
     return 0;
 }
 

@@ -61,6 +61,7 @@ msgr__dq_fini(struct msgr *m)
     struct msgr_dispatch_queue *q = &m->dq;
     struct dq_item *it = q->head;
     q->head = NULL;
+    q->tail = NULL;
     while (it) {
         struct dq_item *n = it->next;
         drop_item(m, it);
@@ -94,6 +95,8 @@ drain_cb(void *arg)
             return;
         }
         q->head = it->next;
+        if (!q->head)
+            q->tail = NULL;
         atomic_fetch_sub_explicit(&q->length, 1, memory_order_relaxed);
         m->ops->mutex_unlock(q->lock);
 
@@ -146,12 +149,22 @@ enqueue(struct msgr *m, int kind, int priority, struct msgr_conn *c,
     if (msg)
         atomic_fetch_add_explicit(&q->bytes, msgr__msg_payload_len(msg),
                                   memory_order_relaxed);
-    /* sorted insert: after every item of higher or equal priority */
-    struct dq_item **pp = &q->head;
-    while (*pp && (*pp)->priority >= priority)
-        pp = &(*pp)->next;
-    it->next = *pp;
-    *pp = it;
+    /* sorted insert: after every item of higher or equal priority; the
+     * common case (no higher priority waiting behind) appends in O(1) */
+    if (!q->head || q->tail->priority >= priority) {
+        it->next = NULL;
+        if (q->tail)
+            q->tail->next = it;
+        else
+            q->head = it;
+        q->tail = it;
+    } else {
+        struct dq_item **pp = &q->head;
+        while (*pp && (*pp)->priority >= priority)
+            pp = &(*pp)->next;
+        it->next = *pp;
+        *pp = it; /* never the last: the tail's priority is lower */
+    }
     atomic_fetch_add_explicit(&q->length, 1, memory_order_relaxed);
     kick_locked(m);
     m->ops->mutex_unlock(q->lock);
@@ -247,6 +260,7 @@ msgr__dq_stop(struct msgr *m)
     q->stopped = 1;
     struct dq_item *it = q->head;
     q->head = NULL;
+    q->tail = NULL;
     m->ops->mutex_unlock(q->lock);
     /* a drain task already running finishes its current delivery; the
      * stack drain in wait() waits for it */
@@ -277,6 +291,9 @@ msgr__dq_discard_conn(struct msgr *m, struct msgr_conn *c)
             pp = &it->next;
         }
     }
+    q->tail = NULL;
+    for (struct dq_item *t = q->head; t; t = t->next)
+        q->tail = t;
     m->ops->mutex_unlock(q->lock);
     while (gone) {
         struct dq_item *n = gone->next;

@@ -302,7 +302,8 @@ post_listener(struct msgr *m, struct msgr_listener *l, int close)
 static void
 start_processors(struct msgr *m)
 {
-    if (m->processors_started)
+    /* with nothing bound yet, a later bind starts its own listeners */
+    if (m->processors_started || m->nlisteners == 0)
         return;
     m->processors_started = 1;
     for (int i = 0; i < m->nlisteners; i++)
@@ -439,6 +440,9 @@ msgr_bindv(struct msgr *m, const struct msgr_addrvec *addrs)
         return MSGR_ESTATE;
     }
     int e = do_bind(m, addrs, NULL, 0);
+    /* ready() may have come first (a dispatcher added before bind) */
+    if (e == 0 && m->ready)
+        start_processors(m);
     m->ops->mutex_unlock(m->lock);
     return e;
 }
@@ -1008,11 +1012,6 @@ msgr_mark_down_all(struct msgr *m)
     msgr_shutdown_connections(m, 1);
 }
 
-void
-msgr__conn_freed(struct msgr *m)
-{
-    atomic_fetch_sub(&m->nconns_live, 1);
-}
 
 /* --------------------------------------------------------------- accept */
 

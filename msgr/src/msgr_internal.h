@@ -61,6 +61,7 @@ struct dq_item {
 struct msgr_dispatch_queue {
     struct msgr_mutex *lock;
     struct dq_item *head; /* sorted: priority desc, then order */
+    struct dq_item *tail;
     struct dq_item *free_items;
     uint64_t next_order;
     int posted;  /* a drain task is queued on the dispatch worker */
@@ -130,7 +131,6 @@ struct msgr {
 
     uint64_t global_seq; /* under lock */
     _Atomic uint64_t next_conn_id; /* taken with or without the lock */
-    _Atomic int nconns_live; /* allocated, not yet freed: for wait() */
 };
 
 const struct msgr_policy *msgr__get_policy(struct msgr *m, uint8_t type);
@@ -152,7 +152,6 @@ struct msgr_conn *msgr__lookup_conn(struct msgr *m,
                                     const struct msgr_addrvec *addrs);
 /* The connection stopped: park it in deleted_conns for the reaper. */
 void msgr__unregister_conn(struct msgr *m, struct msgr_conn *c);
-void msgr__conn_freed(struct msgr *m);
 
 /* Dispatch-queue entry points (any thread). They take over msg's
  * reference and take their own conn reference. */
@@ -244,6 +243,7 @@ struct msgr_conn {
     struct out_frame *wq_head, *wq_tail, *frame_pool;
     int nframes_pooled;
     size_t wq_bytes;
+    int wq_nframes;
     unsigned io_want;
     int paused;         /* reading stopped by the dispatch throttle */
 
