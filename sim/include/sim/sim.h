@@ -159,6 +159,47 @@ void sim_host_resume(struct sim_world *w, struct sim_host *h);
 /* Brings a killed or crashed host back (empty: no sockets, no stacks). */
 void sim_host_revive(struct sim_world *w, struct sim_host *h);
 
+/* ------------------------------------------------- faults on a timeline */
+
+enum sim_fault_kind {
+    SIM_FAULT_LOSS,       /* a <-> b: loss_ppm = ppm */
+    SIM_FAULT_DELAY,      /* a <-> b: latency += delay_ns, jitter += jitter_ns */
+    SIM_FAULT_BANDWIDTH,  /* a <-> b: bandwidth cap */
+    SIM_FAULT_CORRUPT,    /* a <-> b: corrupt_ppm = ppm */
+    SIM_FAULT_PARTITION,  /* a <-> b: packets vanish */
+    SIM_FAULT_RESET,      /* a <-> b: reset every connection, once */
+    SIM_FAULT_RESET_PROB, /* a <-> b: reset per socket operation, ppm */
+    SIM_FAULT_KILL,       /* a: process dies (heal: revive the host) */
+    SIM_FAULT_CRASH,      /* a: host vanishes (heal: revive the host) */
+    SIM_FAULT_PAUSE,      /* a: process stops (heal: resume) */
+};
+
+struct sim_fault {
+    enum sim_fault_kind kind;
+    struct sim_host *a, *b; /* b unused for KILL, CRASH, PAUSE */
+    int oneway;             /* a -> b only */
+    msgr_time_ns start_at_ns;
+    msgr_time_ns heal_at_ns; /* 0: never heals by itself */
+    uint32_t ppm;
+    msgr_time_ns delay_ns, jitter_ns;
+    uint64_t bandwidth_bps;
+};
+
+struct sim_fault_run;
+/*
+ * Schedules a fault: it starts at start_at_ns and heals at heal_at_ns (a
+ * link fault restores the parameters it found). Every start and heal is
+ * mixed into the fingerprint. NULL for an invalid description (missing
+ * host, heal before start). Free with sim_fault_free (which cancels what
+ * has not happened yet, without healing).
+ */
+struct sim_fault_run *sim_fault_schedule(struct sim_world *w,
+                                         const struct sim_fault *f);
+/* Heals now (cancelling a start that has not come yet). */
+void sim_fault_heal(struct sim_fault_run *r);
+int sim_fault_active(const struct sim_fault_run *r);
+void sim_fault_free(struct sim_fault_run *r);
+
 /* ----------------------------------------------------- the stack backend */
 
 struct sim_stack_config {
