@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "msgr/msgr.h"
+#include "sim/sim.h"
 
 #define EXIT_USAGE    2
 #define EXIT_SOFTWARE 70
@@ -43,6 +44,11 @@ usage(FILE *f)
             "lossless_client,\n"
             "                          lossless_peer (default), "
             "lossless_peer_reuse\n"
+            "         --stack sim|posix  the deterministic simulated network "
+            "(virtual\n"
+            "                          time, prints a fingerprint) or real "
+            "sockets (default)\n"
+            "         --seed N         the simulated world's seed (default 1)\n"
             "  probe  connect to a Ceph monitor as a client, complete the "
             "msgr2\n"
             "         handshake, ask for the monitor map and print what "
@@ -402,10 +408,14 @@ cmd_demo(int argc, char **argv)
         {"count", required_argument, NULL, 'c'},
         {"size", required_argument, NULL, 's'},
         {"policy", required_argument, NULL, 'p'},
+        {"stack", required_argument, NULL, 'k'},
+        {"seed", required_argument, NULL, 'e'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     long count = 8, size = 4096;
+    int use_sim = 0;
+    unsigned long long seed = 1;
     enum msgr_policy_kind pk = MSGR_POLICY_LOSSLESS_PEER;
     int ch;
     optind = 1;
@@ -426,6 +436,23 @@ cmd_demo(int argc, char **argv)
                 return usage_error("demo: bad --policy '%s' (a client policy)",
                                    optarg);
             break;
+        case 'k':
+            if (strcmp(optarg, "sim") == 0)
+                use_sim = 1;
+            else if (strcmp(optarg, "posix") == 0)
+                use_sim = 0;
+            else
+                return usage_error("demo: bad --stack '%s' (sim or posix)",
+                                   optarg);
+            break;
+        case 'e': {
+            char *end;
+            errno = 0;
+            seed = strtoull(optarg, &end, 0);
+            if (errno || end == optarg || *end)
+                return usage_error("demo: bad --seed '%s' (a number)", optarg);
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -437,16 +464,40 @@ cmd_demo(int argc, char **argv)
         return usage_error("demo: unexpected argument '%s'", argv[optind]);
 
     int err = 0;
-    struct msgr_stack_config sc = {.nworkers = 2};
-    struct msgr_stack *st = msgr_stack_create("posix", &sc, &err);
-    if (!st) {
-        fprintf(stderr, "%s: cannot create the posix stack: %s\n", prog,
-                msgr_strerror(err));
+    /* posix: one stack of two workers shared by both messengers; sim: a
+     * world of two hosts, a stack on each, virtual time */
+    struct sim_world *world = NULL;
+    struct msgr_stack *st = NULL, *cst = NULL;
+    struct msgr_tracer fp_tracer;
+    if (use_sim) {
+        world = sim_world_new(seed);
+        struct sim_link_params lp = {.latency_ns = 100 * MSGR_NS_PER_US,
+                                     .jitter_ns = 20 * MSGR_NS_PER_US};
+        sim_link_default(world, &lp);
+        struct sim_host *hs = sim_host_new(world, 1, "osd.0", 0x0a000001u);
+        struct sim_host *hc = sim_host_new(world, 2, "client.1", 0x0a000002u);
+        struct sim_stack_config ssc = {.nworkers = 1};
+        st = sim_stack_new(world, hs, &ssc, &err);
+        cst = st ? sim_stack_new(world, hc, &ssc, &err) : NULL;
+        sim_fp_tracer(world, &fp_tracer);
+    } else {
+        struct msgr_stack_config sc = {.nworkers = 2};
+        st = msgr_stack_create("posix", &sc, &err);
+        cst = st;
+        if (st)
+            msgr_stack_ref(st);
+    }
+    if (!st || !cst) {
+        fprintf(stderr, "%s: cannot create the %s stack: %s\n", prog,
+                use_sim ? "sim" : "posix", msgr_strerror(err));
+        msgr_stack_unref(st);
+        if (world)
+            sim_world_free(world);
         return EXIT_SOFTWARE;
     }
     struct msgr_config scfg = {.name = {MSGR_ENTITY_OSD, 0}, .stack = st,
                                .nonce = 1001};
-    struct msgr_config ccfg = {.name = {MSGR_ENTITY_CLIENT, 1}, .stack = st,
+    struct msgr_config ccfg = {.name = {MSGR_ENTITY_CLIENT, 1}, .stack = cst,
                                .nonce = 2002};
     struct msgr *srv = msgr_create(&scfg, &err);
     struct msgr *cli = srv ? msgr_create(&ccfg, &err) : NULL;
@@ -455,7 +506,14 @@ cmd_demo(int argc, char **argv)
                 msgr_strerror(err));
         msgr_destroy(srv);
         msgr_stack_unref(st);
+        msgr_stack_unref(cst);
+        if (world)
+            sim_world_free(world);
         return EXIT_SOFTWARE;
+    }
+    if (world) {
+        msgr_set_tracer(srv, &fp_tracer);
+        msgr_set_tracer(cli, &fp_tracer);
     }
     struct msgr_policy cp = msgr_policy_make(pk, 0);
     struct msgr_policy sp = msgr_policy_make(
@@ -467,13 +525,16 @@ cmd_demo(int argc, char **argv)
     msgr_set_policy(srv, MSGR_ENTITY_CLIENT, &sp);
     msgr_set_policy(cli, MSGR_ENTITY_OSD, &cp);
     struct msgr_addr bind_addr;
-    msgr_addr_parse("v2:127.0.0.1:0", &bind_addr);
+    msgr_addr_parse(world ? "v2:10.0.0.1:0" : "v2:127.0.0.1:0", &bind_addr);
     err = msgr_bind(srv, &bind_addr);
     if (err < 0) {
-        fprintf(stderr, "%s: bind 127.0.0.1: %s\n", prog, msgr_strerror(err));
+        fprintf(stderr, "%s: bind: %s\n", prog, msgr_strerror(err));
         msgr_destroy(cli);
         msgr_destroy(srv);
         msgr_stack_unref(st);
+        msgr_stack_unref(cst);
+        if (world)
+            sim_world_free(world);
         return EXIT_SOFTWARE;
     }
     struct demo_state sds = {.m = srv, .is_server = 1};
@@ -495,6 +556,8 @@ cmd_demo(int argc, char **argv)
     msgr_get_myaddrs(srv, &saddrs);
     char abuf[256];
     msgr_addrvec_format(&saddrs, abuf, sizeof(abuf));
+    if (world)
+        printf("seed: %llu (simulated stack, virtual time)\n", seed);
     printf("msgrsim demo: osd.0 listens on %s; client.1 (%s) sends %ld "
            "messages of %ld bytes\n",
            abuf, msgr_policy_name(pk), count, size);
@@ -517,13 +580,21 @@ cmd_demo(int argc, char **argv)
     struct demo_wait w = {.cli = &cds, .count = (int)count};
     int done = st->ops->wait_until(st, demo_done, &w, 30 * MSGR_NS_PER_S);
     msgr_time_ns t1 = st->ops->now_ns(st);
-    struct msgr_perf cperf;
+    struct msgr_perf cperf, sperf;
     msgr_get_perf(cli, &cperf);
+    if (world) {
+        /* separate stacks: add the server's counters */
+        msgr_get_perf(srv, &sperf);
+        cperf.msgs_out += sperf.msgs_out;
+        cperf.msgs_in += sperf.msgs_in;
+        cperf.bytes_out += sperf.bytes_out;
+        cperf.bytes_in += sperf.bytes_in;
+    }
     int bad = atomic_load(&sds.bad) + atomic_load(&cds.bad);
     printf("summary: %d/%ld requests delivered, %d/%ld replies, %d checksum "
-           "errors, %.1f ms\n",
+           "errors, %.1f ms%s\n",
            atomic_load(&sds.received), count, atomic_load(&cds.replies), count,
-           bad, (double)(t1 - t0) / 1e6);
+           bad, (double)(t1 - t0) / 1e6, world ? " of virtual time" : "");
     printf("stack counters (both messengers): %" PRIu64 " msgs out, %" PRIu64
            " msgs in, %" PRIu64 " bytes out, %" PRIu64 " bytes in\n",
            cperf.msgs_out, cperf.msgs_in, cperf.bytes_out, cperf.bytes_in);
@@ -534,6 +605,13 @@ cmd_demo(int argc, char **argv)
     msgr_destroy(cli);
     msgr_destroy(srv);
     msgr_stack_unref(st);
+    msgr_stack_unref(cst);
+    if (world) {
+        /* the same seed and build print the same value, on any machine */
+        printf("fingerprint: %016llx\n",
+               (unsigned long long)sim_fingerprint(world));
+        sim_world_free(world);
+    }
     if (!done || bad) {
         fprintf(stderr, "%s: demo FAILED: %s\n", prog,
                 !done ? "not every reply arrived within 30 s"
