@@ -66,6 +66,9 @@ static void do_read(struct msgr_conn *c);
 static void do_connect(struct msgr_conn *c);
 static void fault(struct msgr_conn *c, int err, const char *what);
 static void stop_now(struct msgr_conn *c, int queue_reset);
+static void attach_socket(struct msgr_conn *c, struct msgr_socket *s,
+                          unsigned want);
+static void close_socket(struct msgr_conn *c, int abortive);
 
 /* Every state change goes through here (curl's mstate): the transition is
  * checked against the declared table, traced and published. */
@@ -919,8 +922,12 @@ send_client_ident(struct msgr_conn *c)
     ci.features_required =
         c->policy.features_required | MSGR_FEATURES_REQUIRED_V2;
     ci.flags = c->policy.lossy ? MSGR_IDENT_FLAG_LOSSY : 0;
-    if (!c->policy.lossy && c->client_cookie == 0)
-        c->client_cookie = random_cookie(c);
+    if (!c->policy.lossy && c->client_cookie == 0) {
+        uint64_t cookie = random_cookie(c);
+        c->ops->mutex_lock(c->lock);
+        c->client_cookie = cookie;
+        c->ops->mutex_unlock(c->lock);
+    }
     ci.cookie = c->client_cookie;
     struct msgr_wbuf w;
     struct out_frame *f = ctrl_begin(c, &w);
@@ -962,14 +969,18 @@ reset_session(struct msgr_conn *c, int full)
         discard_out_q(c);
         discard_sent(c);
         c->out_seq = 0;
+        c->ops->mutex_lock(c->lock);
         c->client_cookie = 0;
+        c->ops->mutex_unlock(c->lock);
         msgr__dq_discard_conn(c->msgr, c);
         upcall(c, DQ_REMOTE_RESET);
     }
     c->in_seq = 0;
     c->ack_left = 0;
+    c->ops->mutex_lock(c->lock);
     c->connect_seq = 0;
     c->server_cookie = 0;
+    c->ops->mutex_unlock(c->lock);
 }
 
 /* ---------------------------------------------------------- timers */
@@ -1180,7 +1191,10 @@ send_server_ident(struct msgr_conn *c)
     si.features_required =
         c->policy.features_required | MSGR_FEATURES_REQUIRED_V2;
     si.flags = c->policy.lossy ? MSGR_IDENT_FLAG_LOSSY : 0;
-    c->server_cookie = c->policy.lossy ? 0 : random_cookie(c);
+    uint64_t cookie = c->policy.lossy ? 0 : random_cookie(c);
+    c->ops->mutex_lock(c->lock);
+    c->server_cookie = cookie;
+    c->ops->mutex_unlock(c->lock);
     si.cookie = c->server_cookie;
     struct msgr_wbuf w;
     struct out_frame *f = ctrl_begin(c, &w);
@@ -1200,17 +1214,22 @@ handle_existing(struct msgr_conn *c, struct msgr_conn *ex,
     int es = msgr__conn_state(ex);
     if (es == MSGR_CONN_CLOSED)
         return 0;
-    if (ex->peer_global_seq > ci->global_seq) {
+    /* ex belongs to another worker: its session fields are read under its
+     * lock, which its own worker takes when it writes them */
+    c->ops->mutex_lock(ex->lock);
+    uint64_t ex_pgs = ex->peer_global_seq;
+    int ex_lossy = ex->policy.lossy, ex_server = ex->policy.server;
+    c->ops->mutex_unlock(ex->lock);
+    if (ex_pgs > ci->global_seq) {
         /* an attempt from before the existing session: stale */
         msgr__log(c->msgr, MSGR_LOG_INFO, "conn %llu: stale global_seq %llu < %llu",
                   (unsigned long long)c->id,
                   (unsigned long long)ci->global_seq,
-                  (unsigned long long)ex->peer_global_seq);
+                  (unsigned long long)ex_pgs);
         stop_now(c, 1);
         return 1;
     }
-    int racing = es != MSGR_CONN_READY && es != MSGR_CONN_STANDBY &&
-                 !ex->policy.lossy;
+    int racing = es != MSGR_CONN_READY && es != MSGR_CONN_STANDBY && !ex_lossy;
     if (racing) {
         struct msgr_addrvec mine;
         msgr_get_myaddrs(c->msgr, &mine);
@@ -1218,7 +1237,7 @@ handle_existing(struct msgr_conn *c, struct msgr_conn *ex,
             msgr_addrvec_find(&ci->addrs, MSGR_ADDR_MSGR2);
         const struct msgr_addr *ma = msgr_addrvec_find(&mine, MSGR_ADDR_MSGR2);
         int incoming_wins =
-            ex->policy.server || (pa && ma && msgr_addr_cmp(pa, ma) < 0);
+            ex_server || (pa && ma && msgr_addr_cmp(pa, ma) < 0);
         if (!incoming_wins) {
             /* our outgoing attempt wins: the peer backs off */
             msgr_conn_send_keepalive(ex);
@@ -1276,8 +1295,10 @@ handle_client_ident(struct msgr_conn *c, const struct msgr_seg *seg)
     c->ident_addrs = ci.addrs;
     c->peer_name.type = c->peer_type;
     c->peer_name.num = ci.gid;
+    c->ops->mutex_lock(c->lock);
     c->peer_global_seq = ci.global_seq;
     c->client_cookie = ci.cookie;
+    c->ops->mutex_unlock(c->lock);
     c->features = ci.features_supported & c->policy.features_supported;
     const struct msgr_addr *t = msgr_addrvec_find(&ci.addrs, MSGR_ADDR_MSGR2);
     if (t)
@@ -1324,6 +1345,7 @@ handle_server_ident(struct msgr_conn *c, const struct msgr_seg *seg)
     uint64_t missing = c->policy.features_required & ~si.features_supported;
     if (missing)
         return MSGR_EFEATURES;
+    c->ops->mutex_lock(c->lock);
     c->server_cookie = si.cookie;
     c->ident_addrs = si.addrs;
     c->peer_global_seq = si.global_seq;
@@ -1332,6 +1354,7 @@ handle_server_ident(struct msgr_conn *c, const struct msgr_seg *seg)
     c->features = si.features_supported & c->policy.features_supported;
     /* the server decides whether the session is lossy */
     c->policy.lossy = (si.flags & MSGR_IDENT_FLAG_LOSSY) != 0;
+    c->ops->mutex_unlock(c->lock);
     c->in_seq = 0;
     become_ready(c, DQ_CONNECT, "server ident");
     return 0;
@@ -1360,7 +1383,9 @@ handle_reconnect_reply(struct msgr_conn *c, uint8_t tag,
     case MSGR_TAG_SESSION_RETRY:
         if ((e = msgr_u64_decode(seg->base, seg->len, &v)) < 0)
             return e;
+        c->ops->mutex_lock(c->lock);
         c->connect_seq = v + 1;
+        c->ops->mutex_unlock(c->lock);
         send_reconnect(c);
         return 0;
     case MSGR_TAG_SESSION_RETRY_GLOBAL:
@@ -1374,27 +1399,158 @@ handle_reconnect_reply(struct msgr_conn *c, uint8_t tag,
     }
 }
 
+static void
+send_session_reset(struct msgr_conn *c, int full)
+{
+    struct msgr_wbuf w;
+    struct out_frame *f = ctrl_begin(c, &w);
+    msgr_put_u8(&w, full ? 1 : 0);
+    ctrl_send(c, f, &w, MSGR_TAG_SESSION_RESET);
+}
+
+/* What a resumed session hands to the existing connection's worker. */
+struct reuse_task {
+    struct msgr_conn *ex;
+    struct msgr_socket *sock;
+    int rev1;
+    uint64_t msg_seq; /* the peer's in_seq: what it already has */
+};
+
+/*
+ * On the existing connection's worker: it drops whatever transport it had
+ * (requeuing what was not acknowledged), adopts the new socket, forgets
+ * what the peer already has and answers SESSION_RECONNECT_OK with its own
+ * in_seq. User pointers to the connection and its queues survive.
+ */
+static void
+reuse_cb(void *arg)
+{
+    struct reuse_task *t = arg;
+    struct msgr_conn *ex = t->ex;
+    if (msgr__conn_state(ex) == MSGR_CONN_CLOSED ||
+        atomic_load(&ex->stop_requested) || !ex->started) {
+        ex->ops->close(t->sock, 0);
+    } else {
+        requeue_sent(ex);
+        close_socket(ex, 0);
+        ex->ops->timer_cancel(ex->backoff_timer);
+        ex->rev1 = t->rev1;
+        attach_socket(ex, t->sock, MSGR_IO_READ);
+        expect_frame(ex);
+        discard_requeued_up_to(ex, t->msg_seq);
+        send_u64_frame(ex, MSGR_TAG_SESSION_RECONNECT_OK, ex->in_seq);
+        become_ready(ex, DQ_ACCEPT, "session resumed");
+        do_write(ex);
+    }
+    ex->ops->mutex_lock(ex->lock);
+    ex->replacing = 0;
+    ex->ops->mutex_unlock(ex->lock);
+    msgr__free(t);
+    msgr_conn_unref(ex);
+}
+
+/*
+ * A peer resumes a session (PROTOCOL.md §4.10). The decision reads the
+ * existing connection's session under its lock; resuming moves this
+ * socket into the existing connection (Ceph's reuse_connection) and this
+ * connection ends quietly: it was never visible to the application.
+ */
 static int
 handle_session_reconnect(struct msgr_conn *c, const struct msgr_seg *seg)
 {
+    struct msgr *m = c->msgr;
     struct msgr_reconnect r;
     int e = msgr_reconnect_decode(seg->base, seg->len, &r);
     if (e < 0)
         return e;
-    /* Resuming a session needs the socket to move into the existing
-     * connection object (Ceph's reuse_connection); until that lands every
-     * reconnect is answered with a full reset, which makes the peer start
-     * a new session and tell its application (ms_handle_remote_reset):
-     * nothing is lost silently. */
-    struct msgr_conn *ex = msgr__lookup_conn(c->msgr, &r.addrs);
-    if (ex) {
-        msgr__conn_stop(ex, 1);
-        msgr_conn_unref(ex);
+    struct msgr_addr sock_peer;
+    if (c->ops->peer_addr(c->sock, &sock_peer) == 0) {
+        for (uint32_t i = 0; i < r.addrs.n; i++) {
+            if (msgr_addr_is_blank_ip(&r.addrs.v[i])) {
+                r.addrs.v[i].family = sock_peer.family;
+                memcpy(r.addrs.v[i].ip, sock_peer.ip, sizeof(sock_peer.ip));
+            }
+        }
     }
-    struct msgr_wbuf w;
-    struct out_frame *f = ctrl_begin(c, &w);
-    msgr_put_u8(&w, 1);
-    ctrl_send(c, f, &w, MSGR_TAG_SESSION_RESET);
+    struct msgr_conn *ex = msgr__lookup_conn(m, &r.addrs);
+    if (!ex) {
+        send_session_reset(c, 1);
+        return 0;
+    }
+    enum { REUSE, RESET_FULL, RESET_KEEP, RETRY, RETRY_GLOBAL, WAIT } act;
+    uint64_t v = 0;
+    c->ops->mutex_lock(ex->lock);
+    int es = msgr__conn_state(ex);
+    if (es == MSGR_CONN_CLOSED) {
+        act = RESET_FULL;
+    } else if (ex->replacing) {
+        act = RETRY_GLOBAL;
+        v = ex->peer_global_seq;
+    } else if (r.client_cookie != ex->client_cookie) {
+        act = ex->policy.resetcheck ? RESET_FULL : RESET_KEEP;
+    } else if (ex->server_cookie == 0) {
+        /* our own attempt never got SERVER_IDENT: queues kept (38118) */
+        act = RESET_KEEP;
+    } else if (ex->peer_global_seq > r.global_seq) {
+        act = RETRY_GLOBAL;
+        v = ex->peer_global_seq;
+    } else if (ex->connect_seq > r.connect_seq) {
+        act = RETRY;
+        v = ex->connect_seq;
+    } else {
+        act = REUSE;
+        if (ex->connect_seq == r.connect_seq && !ex->policy.server) {
+            /* both sides reconnecting: the higher address waits */
+            struct msgr_addrvec mine;
+            msgr_get_myaddrs(m, &mine);
+            const struct msgr_addr *pa =
+                msgr_addrvec_find(&r.addrs, MSGR_ADDR_MSGR2);
+            const struct msgr_addr *ma =
+                msgr_addrvec_find(&mine, MSGR_ADDR_MSGR2);
+            if (pa && ma && msgr_addr_cmp(pa, ma) > 0)
+                act = WAIT;
+        }
+        if (act == REUSE) {
+            ex->replacing = 1;
+            ex->connect_seq = r.connect_seq;
+            ex->peer_global_seq = r.global_seq;
+        }
+    }
+    c->ops->mutex_unlock(ex->lock);
+
+    switch (act) {
+    case RESET_FULL:
+    case RESET_KEEP:
+        send_session_reset(c, act == RESET_FULL);
+        break;
+    case RETRY:
+        send_u64_frame(c, MSGR_TAG_SESSION_RETRY, v);
+        break;
+    case RETRY_GLOBAL:
+        send_u64_frame(c, MSGR_TAG_SESSION_RETRY_GLOBAL, v);
+        break;
+    case WAIT: {
+        struct msgr_wbuf w;
+        struct out_frame *f = ctrl_begin(c, &w);
+        ctrl_send(c, f, &w, MSGR_TAG_WAIT);
+        break;
+    }
+    case REUSE: {
+        struct reuse_task *t = msgr__alloc(sizeof(*t));
+        MSGR_ASSERT(t != NULL);
+        t->ex = ex; /* the lookup's reference moves into the task */
+        t->sock = c->sock;
+        t->rev1 = c->rev1;
+        t->msg_seq = r.msg_seq;
+        c->ops->io_set(c->sock, NULL, NULL, 0);
+        c->ops->socket_move(c->sock, ex->worker);
+        c->sock = NULL;
+        MSGR_ASSERT(c->ops->post(ex->worker, reuse_cb, t) == 0);
+        stop_now(c, 0);
+        return 1;
+    }
+    }
+    msgr_conn_unref(ex);
     return 0;
 }
 
@@ -1776,15 +1932,15 @@ fault(struct msgr_conn *c, int err, const char *what)
     requeue_sent(c);
     close_socket(c, 0);
     c->ops->timer_cancel(c->tick_timer);
-    if (!c->is_client && c->target_addr.family == MSGR_AF_UNSPEC) {
-        /* accepted, and we cannot dial back: nothing to keep */
+    if (!c->is_client && c->server_cookie == 0 && out_q_empty(c)) {
+        /* accepted, never reached a session, nothing to send */
         stop_now(c, 1);
         return;
     }
-    if (!c->is_client && s != MSGR_CONN_READY && c->server_cookie == 0 &&
-        out_q_empty(c)) {
-        /* accepted, never reached a session, nothing to send */
-        stop_now(c, 1);
+    if (!c->is_client && c->target_addr.family == MSGR_AF_UNSPEC) {
+        /* accepted from a peer we cannot dial back (an unbound client):
+         * keep the session for it to resume */
+        set_state(c, MSGR_CONN_STANDBY, "fault, peer not dialable");
         return;
     }
     if (c->policy.server ||
@@ -1808,8 +1964,10 @@ fault(struct msgr_conn *c, int err, const char *what)
         return;
     }
     /* was established: reconnect now */
+    c->ops->mutex_lock(c->lock);
     if (c->server_cookie)
         c->connect_seq++;
+    c->ops->mutex_unlock(c->lock);
     c->backoff_ns = 0;
     c->is_client = 1;
     do_connect(c);

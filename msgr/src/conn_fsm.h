@@ -11,7 +11,9 @@
  *          a backoff in WAIT or immediately), STANDBY (nothing to send, or a
  *          server policy), or CLOSED (lossy, mark_down, shutdown).
  *          STANDBY -> START_CONNECT when something is queued (clients);
- *          STANDBY -> READY when the peer reconnects (servers).
+ *          STANDBY, WAIT, START_CONNECT or any handshake state -> READY when
+ *          the peer's SESSION_RECONNECT is accepted and its socket moves
+ *          into this connection (reuse).
  *
  * X(name, allowed next states as a bitmask of S_(...) terms)
  * The mask is checked by conn_set_state in every build, as curl's mstate().
@@ -22,7 +24,7 @@
 /* clang-format off */
 #define MSGR_CONN_STATES(X)                                                   \
     X(NONE,                 S_(START_CONNECT) | S_(START_ACCEPT) | S_(CLOSED)) \
-    X(START_CONNECT,        S_(CONNECTING) | S_(WAIT) | S_(STANDBY) | S_(CLOSED)) \
+    X(START_CONNECT,        S_(CONNECTING) | S_(WAIT) | S_(STANDBY) | S_(CLOSED) | S_(READY)) \
     X(CONNECTING,           S_(BANNER_CONNECTING) | FAULTS)                   \
     X(BANNER_CONNECTING,    S_(HELLO_CONNECTING) | FAULTS)                    \
     X(HELLO_CONNECTING,     S_(AUTH_CONNECTING) | FAULTS)                     \
@@ -38,7 +40,7 @@
     X(SESSION_ACCEPTING,    S_(READY) | FAULTS)                               \
     X(READY,                FAULTS)                                           \
     X(STANDBY,              S_(START_CONNECT) | S_(READY) | S_(CLOSED) | S_(STANDBY)) \
-    X(WAIT,                 S_(START_CONNECT) | S_(STANDBY) | S_(CLOSED))     \
+    X(WAIT,                 S_(START_CONNECT) | S_(STANDBY) | S_(CLOSED) | S_(READY)) \
     X(CLOSED,               0)
 /* clang-format on */
 

@@ -133,5 +133,6 @@ void sim__shutdown(struct msgr_socket *s);
 void sim__close(struct msgr_socket *s, int abortive);
 int sim__local_addr(struct msgr_socket *s, struct msgr_addr *out);
 int sim__peer_addr(struct msgr_socket *s, struct msgr_addr *out);
+void sim__socket_move(struct msgr_socket *s, struct msgr_worker *to);
 
 #endif

@@ -520,6 +520,7 @@ static const struct msgr_stack_ops sim_stack_ops = {
     .close = sim__close,
     .local_addr = sim__local_addr,
     .peer_addr = sim__peer_addr,
+    .socket_move = sim__socket_move,
 };
 
 struct msgr_stack *

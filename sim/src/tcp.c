@@ -2041,3 +2041,13 @@ sim__tcp_fini(struct sim_world *w)
     }
     w->net->conns_head = w->net->conns_tail = NULL;
 }
+
+/* Worker changes are only bookkeeping here: every worker of a host is a
+ * task of the one scheduler, and callbacks enter the socket's worker at the
+ * time they run. */
+void
+sim__socket_move(struct msgr_socket *s, struct msgr_worker *to)
+{
+    SIM_ASSERT(sim__worker_host(to) == sim__worker_host(s->worker));
+    s->worker = to;
+}

@@ -215,6 +215,13 @@ struct msgr_stack_ops {
     void (*close)(struct msgr_socket *s, int abortive);
     int (*local_addr)(struct msgr_socket *s, struct msgr_addr *out);
     int (*peer_addr)(struct msgr_socket *s, struct msgr_addr *out);
+    /*
+     * Hands the socket to worker `to` (a session resumed on a connection
+     * owned by another worker takes over the new socket). Worker-only, on
+     * the socket's current worker, after io_set(s, NULL, NULL, 0); no
+     * callback runs until io_set is called again, on `to`.
+     */
+    void (*socket_move)(struct msgr_socket *s, struct msgr_worker *to);
 };
 
 /* ---- registry of built-in stacks ---- */

@@ -1042,6 +1042,31 @@ posix_close(struct msgr_socket *sb, int abortive)
     free(s);
 }
 
+static void
+posix_socket_move(struct msgr_socket *sb, struct msgr_worker *to)
+{
+    struct posix_socket *s = to_socket(sb);
+    struct posix_worker *tw = to_worker(to);
+
+    if (sb->worker == to)
+        return;
+    apply_want(s, 0);
+    s->cb = NULL;
+    s->cb_arg = NULL;
+    /* Events belong to one base: make new ones on the target's. They are
+     * only added later, by io_set on the target's thread; event_new()
+     * reads nothing but the base pointer. */
+    event_free(s->rev);
+    event_free(s->wev);
+    s->rev = event_new(tw->eb, s->fd, EV_READ | EV_PERSIST, sock_read_cb, s);
+    s->wev = event_new(tw->eb, s->fd, EV_WRITE | EV_PERSIST, sock_write_cb, s);
+    if (!s->rev || !s->wev) {
+        fprintf(stderr, "msgr posix: out of memory moving a socket\n");
+        abort();
+    }
+    sb->worker = to;
+}
+
 static int
 posix_local_addr(struct msgr_socket *s, struct msgr_addr *out)
 {
@@ -1226,6 +1251,7 @@ const struct msgr_stack_ops msgr__posix_stack_ops = {
     .close = posix_close,
     .local_addr = posix_local_addr,
     .peer_addr = posix_peer_addr,
+    .socket_move = posix_socket_move,
 };
 
 struct msgr_stack *
