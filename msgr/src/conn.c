@@ -1222,7 +1222,7 @@ handle_existing(struct msgr_conn *c, struct msgr_conn *ex,
     c->ops->mutex_unlock(ex->lock);
     if (ex_pgs > ci->global_seq) {
         /* an attempt from before the existing session: stale */
-        msgr__log(c->msgr, MSGR_LOG_INFO, "conn %llu: stale global_seq %llu < %llu",
+        MSGR_LOG(c->msgr, MSGR_LOG_INFO, "conn %llu: stale global_seq %llu < %llu",
                   (unsigned long long)c->id,
                   (unsigned long long)ci->global_seq,
                   (unsigned long long)ex_pgs);
@@ -1957,6 +1957,12 @@ fault(struct msgr_conn *c, int err, const char *what)
             c->backoff_ns *= 2;
         else
             c->backoff_ns = m->cfg.max_backoff_ns;
+        /* a retry of a session that exists is a new reconnect attempt:
+         * without the bump a WAIT answer would repeat forever */
+        c->ops->mutex_lock(c->lock);
+        if (c->server_cookie)
+            c->connect_seq++;
+        c->ops->mutex_unlock(c->lock);
         if (s != MSGR_CONN_WAIT)
             set_state(c, MSGR_CONN_START_CONNECT, "fault, backing off");
         c->is_client = 1;

@@ -6,8 +6,9 @@
  *
  * The stack is chosen by MSGR_TEST_STACK (default "posix"); every wait
  * goes through the stack's wait_until, so the same cases can run on a
- * simulated stack. Only the malformed-input case talks raw TCP and is
- * skipped on other stacks.
+ * simulated stack (MSGR_TEST_STACK=sim: a host and a stack per
+ * messenger). The malformed-input case talks raw TCP on posix and drives
+ * a raw socket of a third host through the stack ops on the sim.
  *
  * Each case gets a fresh world (tests/support/harness.h); its teardown
  * shuts every messenger down and asserts that nothing leaked.
@@ -81,8 +82,26 @@ simple_pair(struct h_world *w, struct h_node **srv, struct h_node **cli)
 
 /* ------------------------------------------------- 1, 2: round trips */
 
+/* The perf counters of a pair of messengers: of their one stack when they
+ * share it (posix), the sum of both stacks when each has its own (sim).
+ * Either way both ends of every message and every byte are counted. */
+static void
+pair_perf(struct msgr *a, struct msgr *b, struct msgr_perf *out)
+{
+    msgr_get_perf(a, out);
+    if (msgr_get_stack(a) == msgr_get_stack(b))
+        return;
+    struct msgr_perf pb;
+    msgr_get_perf(b, &pb);
+    out->msgs_in += pb.msgs_in;
+    out->msgs_out += pb.msgs_out;
+    out->bytes_in += pb.bytes_in;
+    out->bytes_out += pb.bytes_out;
+    out->active_conns += pb.active_conns;
+}
+
 struct perf_arg {
-    struct msgr *m;
+    struct msgr *a, *b;
 };
 
 static int
@@ -90,7 +109,7 @@ perf_settled(void *arg)
 {
     struct perf_arg *a = arg;
     struct msgr_perf p;
-    msgr_get_perf(a->m, &p);
+    pair_perf(a->a, a->b, &p);
     return p.bytes_in == p.bytes_out;
 }
 
@@ -211,12 +230,11 @@ round_trip_case(struct h_world *w, uint8_t stype, uint8_t ctype,
         assert_int_equal(atomic_load(&n->n_fast), 0);
     }
 
-    /* perf counters: both messengers share the stack, so the stack's
-     * counters see both ends of every message and every byte */
-    struct perf_arg pa = {cli->m};
+    /* perf counters: both ends of every message and every byte */
+    struct perf_arg pa = {cli->m, srv->m};
     assert_true(h_wait(w, perf_settled, &pa, H_WAIT_NS));
     struct msgr_perf p;
-    msgr_get_perf(cli->m, &p);
+    pair_perf(cli->m, srv->m, &p);
     assert_int_equal(p.msgs_out, 2 * N_ROUND_TRIP);
     assert_int_equal(p.msgs_in, 2 * N_ROUND_TRIP);
     assert_int_equal(p.active_conns, 2);
@@ -229,8 +247,22 @@ round_trip_case(struct h_world *w, uint8_t stype, uint8_t ctype,
     assert_true(p.bytes_out >= 2 * payload);
     assert_int_equal(p.bytes_in, p.bytes_out);
     struct msgr_perf p2;
-    msgr_get_perf(srv->m, &p2);
+    pair_perf(srv->m, cli->m, &p2);
     assert_int_equal(p2.msgs_out, p.msgs_out);
+    if (msgr_get_stack(cli->m) != msgr_get_stack(srv->m)) {
+        /* a stack each: each sees its own end */
+        struct msgr_perf pc, ps;
+        msgr_get_perf(cli->m, &pc);
+        msgr_get_perf(srv->m, &ps);
+        assert_int_equal(pc.msgs_out, N_ROUND_TRIP);
+        assert_int_equal(pc.msgs_in, N_ROUND_TRIP);
+        assert_int_equal(ps.msgs_out, N_ROUND_TRIP);
+        assert_int_equal(ps.msgs_in, N_ROUND_TRIP);
+        assert_int_equal(pc.active_conns, 1);
+        assert_int_equal(ps.active_conns, 1);
+        assert_int_equal(pc.bytes_out, ps.bytes_in);
+        assert_int_equal(ps.bytes_out, pc.bytes_in);
+    }
 }
 
 static void
@@ -694,6 +726,67 @@ test_keepalive(void **state)
 
 /* ---------------------------------------------- 11. malformed input */
 
+/*
+ * A misbehaving peer is a plan of raw steps, run either on a real socket
+ * (posix, blocking, from the test's thread) or on a sim socket of a third
+ * host driven through the stack ops from that host's worker. After the
+ * last step the peer waits for the server to close, unless the plan ends
+ * by closing itself.
+ */
+enum raw_op {
+    RAW_BANNERS,    /* read the server's banner (must offer rev1), send ours */
+    RAW_READ_HELLO, /* read one whole frame (rev1): the server's HELLO */
+    RAW_WRITE,      /* write bytes */
+    RAW_CLOSE,      /* close gracefully (FIN) and stop */
+};
+
+#define RAW_MAX_STEPS 4
+
+struct raw_step {
+    enum raw_op op;
+    uint8_t *buf; /* RAW_WRITE: owned by the plan */
+    size_t len;
+};
+
+struct raw_plan {
+    struct raw_step step[RAW_MAX_STEPS];
+    int n;
+    int want; /* the error the server must report */
+};
+
+/* What a run saw, checked on the test's thread. */
+struct raw_result {
+    int banner_ok; /* every banner read offered rev1 */
+    int frame_tag; /* the tag RAW_READ_HELLO read; -1 none */
+    int closed;    /* the server closed (EOF or reset), or we did */
+    char err[160]; /* the first failure of the run itself */
+};
+
+static void
+plan_add(struct raw_plan *p, enum raw_op op, const void *buf, size_t len)
+{
+    assert_true(p->n < RAW_MAX_STEPS);
+    struct raw_step *st = &p->step[p->n++];
+    st->op = op;
+    st->buf = NULL;
+    st->len = len;
+    if (op == RAW_WRITE) {
+        st->buf = malloc(len);
+        assert_non_null(st->buf);
+        memcpy(st->buf, buf, len);
+    }
+}
+
+static void
+plan_free(struct raw_plan *p)
+{
+    for (int i = 0; i < p->n; i++)
+        free(p->step[i].buf);
+    p->n = 0;
+}
+
+/* -- posix: a real socket on 127.0.0.1 -- */
+
 static int
 raw_open(const struct msgr_addr *a)
 {
@@ -764,37 +857,300 @@ raw_wait_closed(int fd)
     }
 }
 
-/* Reads the server's banner and sends ours (msgr2.1). */
+/* Runs a plan on a real socket. */
 static void
-raw_banners(int fd)
+raw_run_posix(const struct msgr_addr *addr, const struct raw_plan *p,
+              struct raw_result *res)
 {
-    uint8_t b[MSGR_BANNER_LEN];
-    assert_int_equal(raw_read(fd, b, sizeof(b)), 0);
-    uint64_t sup = 0, req = 0;
-    assert_int_equal(msgr_banner_decode(b, &sup, &req), 0);
-    assert_true(sup & MSGR2_FEATURE_REVISION_1);
-    msgr_banner_encode(b, MSGR2_FEATURE_REVISION_1, 0);
-    assert_int_equal(raw_write(fd, b, sizeof(b)), 0);
+    int fd = raw_open(addr);
+    assert_true(fd >= 0);
+    for (int i = 0; i < p->n; i++) {
+        const struct raw_step *st = &p->step[i];
+        switch (st->op) {
+        case RAW_BANNERS: {
+            uint8_t b[MSGR_BANNER_LEN];
+            assert_int_equal(raw_read(fd, b, sizeof(b)), 0);
+            uint64_t sup = 0, req = 0;
+            res->banner_ok = msgr_banner_decode(b, &sup, &req) == 0 &&
+                             (sup & MSGR2_FEATURE_REVISION_1);
+            msgr_banner_encode(b, MSGR2_FEATURE_REVISION_1, 0);
+            assert_int_equal(raw_write(fd, b, sizeof(b)), 0);
+            break;
+        }
+        case RAW_READ_HELLO: {
+            uint8_t pre[MSGR_PREAMBLE_LEN];
+            assert_int_equal(raw_read(fd, pre, sizeof(pre)), 0);
+            struct msgr_frame_limits lim;
+            msgr_frame_limits_default(&lim);
+            struct msgr_preamble pr;
+            assert_int_equal(msgr_preamble_decode(pre, &lim, &pr), 0);
+            size_t n = msgr_frame_body_len(&pr, 1);
+            uint8_t *body = malloc(n + 1);
+            assert_non_null(body);
+            int r = raw_read(fd, body, n);
+            free(body);
+            assert_int_equal(r, 0);
+            res->frame_tag = pr.tag;
+            break;
+        }
+        case RAW_WRITE:
+            assert_int_equal(raw_write(fd, st->buf, st->len), 0);
+            break;
+        case RAW_CLOSE:
+            close(fd);
+            res->closed = 1;
+            return;
+        }
+    }
+    /* the server closes this socket */
+    res->closed = raw_wait_closed(fd);
+    close(fd);
 }
 
-/* Reads one whole frame (rev1); returns its tag. */
-static int
-raw_read_frame(int fd)
+/* -- sim: a socket of a third host, through the stack ops -- */
+
+/* Static, with copies of the plan and the result: if the test fails with
+ * the socket still open, its callbacks (run by the teardown) find valid
+ * memory. */
+struct raw_sim {
+    const struct msgr_stack_ops *ops;
+    struct msgr_worker *wk;
+    struct msgr_socket *s;
+    struct msgr_addr to;
+    struct raw_plan plan_copy;
+    struct raw_result res_copy;
+    const struct raw_plan *plan;
+    struct raw_result *res;
+    int step, phase, connected;
+    uint8_t in[64];       /* a banner or a preamble */
+    size_t need, got;     /* of the current read */
+    size_t woff;          /* of the current write */
+    uint8_t out_banner[MSGR_BANNER_LEN];
+    int done;             /* set on the worker; the main thread waits */
+};
+
+static void
+raw_sim_finish(struct raw_sim *r, int closed, const char *err)
 {
-    uint8_t pre[MSGR_PREAMBLE_LEN];
-    assert_int_equal(raw_read(fd, pre, sizeof(pre)), 0);
-    struct msgr_frame_limits lim;
-    msgr_frame_limits_default(&lim);
-    struct msgr_preamble p;
-    assert_int_equal(msgr_preamble_decode(pre, &lim, &p), 0);
-    size_t n = msgr_frame_body_len(&p, 1);
-    uint8_t *body = malloc(n + 1);
-    assert_non_null(body);
-    int r = raw_read(fd, body, n);
-    free(body);
-    assert_int_equal(r, 0);
-    return p.tag;
+    if (err && !r->res->err[0])
+        snprintf(r->res->err, sizeof(r->res->err), "%s", err);
+    r->res->closed = closed;
+    if (r->s)
+        r->ops->close(r->s, err != NULL);
+    r->s = NULL;
+    r->done = 1;
 }
+
+/* Reads into r->in until r->need bytes (or discards them when r->in is
+ * too small). 1: complete; 0: wait for READ; -1: finished (error). */
+static int
+raw_sim_read(struct raw_sim *r, int discard)
+{
+    uint8_t scratch[4096];
+    while (r->got < r->need) {
+        size_t want = r->need - r->got;
+        struct iovec iov;
+        if (discard) {
+            iov.iov_base = scratch;
+            iov.iov_len = want < sizeof(scratch) ? want : sizeof(scratch);
+        } else {
+            iov.iov_base = r->in + r->got;
+            iov.iov_len = want;
+        }
+        ssize_t n = r->ops->readv(r->s, &iov, 1);
+        if (n == -EAGAIN) {
+            r->ops->io_want(r->s, MSGR_IO_READ);
+            return 0;
+        }
+        if (n <= 0) {
+            raw_sim_finish(r, 1, n == 0 ? "EOF in the middle of a read"
+                                        : "error in the middle of a read");
+            return -1;
+        }
+        r->got += (size_t)n;
+    }
+    return 1;
+}
+
+/* Writes buf from r->woff. 1: complete; 0: wait for WRITE; -1: error. */
+static int
+raw_sim_write(struct raw_sim *r, const uint8_t *buf, size_t len)
+{
+    while (r->woff < len) {
+        struct iovec iov = {(void *)(buf + r->woff), len - r->woff};
+        ssize_t n = r->ops->writev(r->s, &iov, 1);
+        if (n == -EAGAIN) {
+            r->ops->io_want(r->s, MSGR_IO_WRITE);
+            return 0;
+        }
+        if (n <= 0) {
+            raw_sim_finish(r, 1, "write failed");
+            return -1;
+        }
+        r->woff += (size_t)n;
+    }
+    return 1;
+}
+
+static void
+raw_sim_next(struct raw_sim *r)
+{
+    r->step++;
+    r->phase = 0;
+    r->got = r->need = r->woff = 0;
+}
+
+/* Runs the plan as far as the socket allows. Only the interest that the
+ * current step waits for is set: no WRITE interest with nothing to say. */
+static void
+raw_sim_advance(struct raw_sim *r)
+{
+    while (!r->done) {
+        if (r->step == r->plan->n) {
+            /* wait for the server to close: EOF or a reset */
+            uint8_t scratch[4096];
+            struct iovec iov = {scratch, sizeof(scratch)};
+            ssize_t n = r->ops->readv(r->s, &iov, 1);
+            if (n > 0)
+                continue;
+            if (n == -EAGAIN) {
+                r->ops->io_want(r->s, MSGR_IO_READ);
+                return;
+            }
+            raw_sim_finish(r, n == 0 || n == -ECONNRESET, NULL);
+            return;
+        }
+        const struct raw_step *st = &r->plan->step[r->step];
+        int k;
+        switch (st->op) {
+        case RAW_BANNERS:
+            if (r->phase == 0) {
+                r->need = MSGR_BANNER_LEN;
+                if ((k = raw_sim_read(r, 0)) <= 0)
+                    return;
+                uint64_t sup = 0, req = 0;
+                r->res->banner_ok = msgr_banner_decode(r->in, &sup, &req) ==
+                                        0 &&
+                                    (sup & MSGR2_FEATURE_REVISION_1);
+                msgr_banner_encode(r->out_banner, MSGR2_FEATURE_REVISION_1,
+                                   0);
+                r->phase = 1;
+                r->woff = 0;
+            }
+            if ((k = raw_sim_write(r, r->out_banner, MSGR_BANNER_LEN)) <= 0)
+                return;
+            raw_sim_next(r);
+            break;
+        case RAW_READ_HELLO:
+            if (r->phase == 0) {
+                r->need = MSGR_PREAMBLE_LEN;
+                if ((k = raw_sim_read(r, 0)) <= 0)
+                    return;
+                struct msgr_frame_limits lim;
+                msgr_frame_limits_default(&lim);
+                struct msgr_preamble pr;
+                if (msgr_preamble_decode(r->in, &lim, &pr) != 0) {
+                    raw_sim_finish(r, 0, "bad preamble from the server");
+                    return;
+                }
+                r->res->frame_tag = pr.tag;
+                r->phase = 1;
+                r->got = 0;
+                r->need = msgr_frame_body_len(&pr, 1);
+            }
+            if ((k = raw_sim_read(r, 1)) <= 0)
+                return;
+            raw_sim_next(r);
+            break;
+        case RAW_WRITE:
+            if ((k = raw_sim_write(r, st->buf, st->len)) <= 0)
+                return;
+            raw_sim_next(r);
+            break;
+        case RAW_CLOSE:
+            raw_sim_finish(r, 1, NULL);
+            return;
+        }
+    }
+}
+
+static void
+raw_sim_io(struct msgr_socket *s, unsigned events, void *arg)
+{
+    struct raw_sim *r = arg;
+    (void)s;
+    (void)events;
+    if (r->done)
+        return;
+    if (!r->connected) {
+        int e = r->ops->connect_result(r->s);
+        if (e == -EAGAIN || e == -EINPROGRESS)
+            return;
+        if (e != 0) {
+            raw_sim_finish(r, 0, "connect failed");
+            return;
+        }
+        r->connected = 1;
+        r->ops->io_want(r->s, 0);
+    }
+    raw_sim_advance(r);
+}
+
+static void
+raw_sim_start(void *arg)
+{
+    struct raw_sim *r = arg;
+    int e = r->ops->connect(r->wk, &r->to, &r->s);
+    if (e < 0) {
+        r->s = NULL;
+        raw_sim_finish(r, 0, "connect refused at once");
+        return;
+    }
+    r->ops->io_set(r->s, raw_sim_io, r, MSGR_IO_WRITE);
+}
+
+/* Closes a run that timed out (on its worker). */
+static void
+raw_sim_abort(void *arg)
+{
+    struct raw_sim *r = arg;
+    if (!r->done)
+        raw_sim_finish(r, 0, "timed out");
+}
+
+static int
+raw_sim_done(void *arg)
+{
+    return ((struct raw_sim *)arg)->done;
+}
+
+static void
+raw_run_sim(struct h_world *w, struct msgr_stack *st,
+            const struct msgr_addr *addr, const struct raw_plan *p,
+            struct raw_result *res)
+{
+    static struct raw_sim r;
+    memset(&r, 0, sizeof(r));
+    r.ops = st->ops;
+    r.wk = st->workers[0];
+    r.to = *addr;
+    r.plan_copy = *p; /* the buffers stay the caller's */
+    r.res_copy = *res;
+    r.plan = &r.plan_copy;
+    r.res = &r.res_copy;
+    assert_int_equal(r.ops->post(r.wk, raw_sim_start, &r), 0);
+    if (!h_wait(w, raw_sim_done, &r, H_WAIT_NS)) {
+        assert_int_equal(r.ops->post(r.wk, raw_sim_abort, &r), 0);
+        h_settle(w);
+    }
+    /* the socket is closed and no callback of it can run any more */
+    assert_true(r.done);
+    *res = r.res_copy;
+    if (res->err[0] && strcmp(res->err, "timed out") != 0)
+        fail_msg("raw sim peer: %s", res->err);
+}
+
+/* -- the bad peers -- */
 
 /* Flattens an encoded frame into buf; returns its length. */
 static size_t
@@ -844,41 +1200,38 @@ static const char *const bad_names[] = {
     "message before session",
 };
 
-/* One malformed connection to addr; returns the error the server must
+/* The plan of one malformed connection, and the error the server must
  * report for it. */
-static int
-send_malformed(const struct msgr_addr *addr, enum bad_kind kind)
+static void
+bad_plan(enum bad_kind kind, struct raw_plan *p)
 {
-    int fd = raw_open(addr);
-    assert_true(fd >= 0);
     uint8_t buf[1024];
-    int want = 0;
+    memset(p, 0, sizeof(*p));
     switch (kind) {
     case BAD_PREAMBLE_CRC: {
-        raw_banners(fd);
+        plan_add(p, RAW_BANNERS, NULL, 0);
         size_t n = hello_frame(buf, sizeof(buf));
         assert_true(n > MSGR_PREAMBLE_LEN);
         buf[28] ^= 0x5a; /* the preamble crc */
-        assert_int_equal(raw_write(fd, buf, n), 0);
-        want = MSGR_EBAD_CRC;
+        plan_add(p, RAW_WRITE, buf, n);
+        p->want = MSGR_EBAD_CRC;
         break;
     }
     case BAD_GARBAGE:
         for (size_t i = 0; i < 300; i++)
             buf[i] = (uint8_t)(i * 37 + 11);
-        assert_int_equal(raw_write(fd, buf, 300), 0);
-        want = MSGR_EBAD_BANNER;
+        plan_add(p, RAW_WRITE, buf, 300);
+        p->want = MSGR_EBAD_BANNER;
         break;
     case BAD_V1_BANNER:
         /* what a msgr1 client sends: banner, then its entity_addr_t */
         memset(buf, 0, sizeof(buf));
         memcpy(buf, MSGR_BANNER_V1_PREFIX, strlen(MSGR_BANNER_V1_PREFIX));
-        assert_int_equal(
-            raw_write(fd, buf, strlen(MSGR_BANNER_V1_PREFIX) + 136), 0);
-        want = MSGR_EBAD_BANNER;
+        plan_add(p, RAW_WRITE, buf, strlen(MSGR_BANNER_V1_PREFIX) + 136);
+        p->want = MSGR_EBAD_BANNER;
         break;
     case BAD_TOO_BIG: {
-        raw_banners(fd);
+        plan_add(p, RAW_BANNERS, NULL, 0);
         uint32_t big = 1u << 20;
         uint8_t *seg_data = calloc(1, big);
         assert_non_null(seg_data);
@@ -887,30 +1240,31 @@ send_malformed(const struct msgr_addr *addr, enum bad_kind kind)
         assert_int_equal(msgr_frame_encode(&fo, 1, MSGR_TAG_HELLO, &seg, 1),
                          0);
         /* the preamble alone: the server must refuse before the body */
-        assert_int_equal(raw_write(fd, fo.preamble, MSGR_PREAMBLE_LEN), 0);
+        plan_add(p, RAW_WRITE, fo.preamble, MSGR_PREAMBLE_LEN);
         free(seg_data);
-        want = MSGR_ETOO_BIG;
+        p->want = MSGR_ETOO_BIG;
         break;
     }
     case BAD_TRUNCATED: {
-        raw_banners(fd);
+        plan_add(p, RAW_BANNERS, NULL, 0);
         /* read the server's HELLO so that closing sends a FIN, not a RST */
-        assert_int_equal(raw_read_frame(fd), MSGR_TAG_HELLO);
+        plan_add(p, RAW_READ_HELLO, NULL, 0);
         size_t n = hello_frame(buf, sizeof(buf));
-        assert_int_equal(raw_write(fd, buf, n - 5), 0);
-        close(fd);
-        return MSGR_ECLOSED;
+        plan_add(p, RAW_WRITE, buf, n - 5);
+        plan_add(p, RAW_CLOSE, NULL, 0);
+        p->want = MSGR_ECLOSED;
+        break;
     }
     case BAD_SEGMENT_CRC: {
-        raw_banners(fd);
+        plan_add(p, RAW_BANNERS, NULL, 0);
         size_t n = hello_frame(buf, sizeof(buf));
         buf[n - 1] ^= 0x01; /* rev1, one segment: its crc ends the frame */
-        assert_int_equal(raw_write(fd, buf, n), 0);
-        want = MSGR_EBAD_CRC;
+        plan_add(p, RAW_WRITE, buf, n);
+        p->want = MSGR_EBAD_CRC;
         break;
     }
     case BAD_EARLY_MESSAGE: {
-        raw_banners(fd);
+        plan_add(p, RAW_BANNERS, NULL, 0);
         uint8_t h2[MSGR_HEADER2_LEN];
         struct msgr_header2 hdr;
         memset(&hdr, 0, sizeof(hdr));
@@ -922,17 +1276,43 @@ send_malformed(const struct msgr_addr *addr, enum bad_kind kind)
         assert_int_equal(
             msgr_frame_encode(&fo, 1, MSGR_TAG_MESSAGE, segs, 1), 0);
         size_t n = flatten(&fo, buf, sizeof(buf));
-        assert_int_equal(raw_write(fd, buf, n), 0);
-        want = MSGR_EPROTO;
+        plan_add(p, RAW_WRITE, buf, n);
+        p->want = MSGR_EPROTO;
         break;
     }
     }
-    /* the server closes this socket */
-    int closed = raw_wait_closed(fd);
-    close(fd);
-    if (!closed)
-        fail_msg("%s: the server did not close the connection",
+}
+
+/* One malformed connection to addr (posix: from this thread; sim: from
+ * the raw host's stack); returns the error the server must report. */
+static int
+send_malformed(struct h_world *w, struct msgr_stack *raw_st,
+               const struct msgr_addr *addr, enum bad_kind kind)
+{
+    struct raw_plan p;
+    struct raw_result res;
+    memset(&res, 0, sizeof(res));
+    res.frame_tag = -1;
+    bad_plan(kind, &p);
+    if (raw_st)
+        raw_run_sim(w, raw_st, addr, &p, &res);
+    else
+        raw_run_posix(addr, &p, &res);
+    int want = p.want;
+    int banners = 0, reads = 0;
+    for (int i = 0; i < p.n; i++) {
+        banners += p.step[i].op == RAW_BANNERS;
+        reads += p.step[i].op == RAW_READ_HELLO;
+    }
+    plan_free(&p);
+    if (banners && !res.banner_ok)
+        fail_msg("%s: the server's banner does not offer msgr2.1",
                  bad_names[kind]);
+    if (reads)
+        assert_int_equal(res.frame_tag, MSGR_TAG_HELLO);
+    if (!res.closed)
+        fail_msg("%s: the server did not close the connection (%s)",
+                 bad_names[kind], res.err[0] ? res.err : "timed out");
     return want;
 }
 
@@ -959,7 +1339,12 @@ static void
 test_malformed_input(void **state)
 {
     struct h_world *w = *state;
-    if (!h_is_posix(w))
+    /* the bad peer: this thread on a real socket (posix), or a third host
+     * driving a raw socket through the stack ops (sim) */
+    struct msgr_stack *raw_st = NULL;
+    if (h_is_sim(w))
+        raw_st = h_sim_extra_stack(w, "raw", NULL);
+    else if (!h_is_posix(w))
         skip();
     struct h_spec ss = {.label = "server", .type = MSGR_ENTITY_OSD, .num = 0,
                         .bind = 1, .echo = 1,
@@ -985,7 +1370,7 @@ test_malformed_input(void **state)
                         h_fault_count(srv, MSGR_EPROTO)};
         int codes[] = {MSGR_EBAD_CRC, MSGR_EBAD_BANNER, MSGR_ETOO_BIG,
                        MSGR_ECLOSED, MSGR_EPROTO};
-        int err = send_malformed(&to.v[0], (enum bad_kind)k);
+        int err = send_malformed(w, raw_st, &to.v[0], (enum bad_kind)k);
         struct fault_arg fa = {srv, err, 0};
         for (int i = 0; i < 5; i++)
             if (codes[i] == err)

@@ -13,6 +13,9 @@
 
 #include "harness.h"
 #include "msgr_internal.h"
+#if H_HAVE_SIM
+#include "sim/sim.h"
+#endif
 
 /* ------------------------------------------------------------ payloads */
 
@@ -362,9 +365,8 @@ t_state(void *arg, struct msgr *m, struct msgr_conn *c, const char *from,
         const char *to, const char *cause)
 {
     struct h_node *n = arg;
-    (void)m;
-    (void)c;
-    (void)cause;
+    if (n->fp.state)
+        n->fp.state(n->fp.arg, m, c, from, to, cause);
     if (!strcmp(from, "NONE"))
         atomic_fetch_add(&n->births, 1);
     if (!strcmp(to, "CLOSED"))
@@ -378,9 +380,8 @@ t_frame(void *arg, struct msgr *m, struct msgr_conn *c, int dir, unsigned tag,
         uint64_t bytes)
 {
     struct h_node *n = arg;
-    (void)m;
-    (void)c;
-    (void)bytes;
+    if (n->fp.frame)
+        n->fp.frame(n->fp.arg, m, c, dir, tag, bytes);
     if (tag == 17 /* MESSAGE */)
         atomic_fetch_add(dir ? &n->msg_frames_out : &n->msg_frames_in, 1);
 }
@@ -390,7 +391,8 @@ t_msg(void *arg, struct msgr *m, struct msgr_conn *c, const struct msgr_msg *msg
       int fate)
 {
     struct h_node *n = arg;
-    (void)m;
+    if (n->fp.msg)
+        n->fp.msg(n->fp.arg, m, c, msg, fate);
     if (fate < 0 || fate >= H_NFATES) {
         node_error(n, "%s: tracer fate %d", n->label, fate);
         return;
@@ -413,8 +415,8 @@ t_fault(void *arg, struct msgr *m, struct msgr_conn *c, int err,
         const char *what)
 {
     struct h_node *n = arg;
-    (void)m;
-    (void)what;
+    if (n->fp.fault)
+        n->fp.fault(n->fp.arg, m, c, err, what);
     pthread_mutex_lock(&n->lock);
     if (n->nfaults_logged < H_MAX_FAULTS) {
         n->faults[n->nfaults_logged].conn_id = c ? msgr_conn_id(c) : 0;
@@ -439,6 +441,93 @@ h_fault_count(struct h_node *n, int err)
 
 /* ---------------------------------------------------------------- world */
 
+static void
+world_add_stack(struct h_world *w, struct msgr_stack *st)
+{
+    assert_true(w->nstacks < (int)(sizeof(w->stacks) / sizeof(w->stacks[0])));
+    w->stacks[w->nstacks++] = st;
+}
+
+#if H_HAVE_SIM
+#define H_DRIVER_ID   254u
+#define H_DRIVER_IPV4 0x0a0000feu /* 10.0.0.254 */
+
+static uint64_t
+env_u64(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return dflt;
+    char *end = NULL;
+    unsigned long long x = strtoull(v, &end, 0);
+    if (!end || *end) {
+        fprintf(stderr, "%s=%s: not a number, using %llu\n", name, v,
+                (unsigned long long)dflt);
+        return dflt;
+    }
+    return (uint64_t)x;
+}
+
+/* The next host (10.0.0.N) with a stack of nworkers on it. */
+static struct msgr_stack *
+sim_host_stack(struct h_world *w, const char *name, int nworkers,
+               struct sim_host **host)
+{
+    assert_true(w->next_host < 250);
+    uint32_t id = ++w->next_host;
+    struct sim_host *h = sim_host_new(w->sim, id, name, 0x0a000000u | id);
+    assert_non_null(h);
+    struct sim_stack_config sc = {.nworkers = nworkers,
+                                  .post_delay_ns = w->post_delay_ns};
+    int err = 0;
+    struct msgr_stack *st = sim_stack_new(w->sim, h, &sc, &err);
+    if (!st)
+        fail_msg("sim_stack_new(%s): %s", name, msgr_strerror(err));
+    world_add_stack(w, st);
+    if (host)
+        *host = h;
+    return st;
+}
+
+static int
+sim_world_init(struct h_world *w)
+{
+    w->seed = env_u64("MSGR_TEST_SEED", H_SIM_SEED);
+    w->post_delay_ns = env_u64("MSGR_TEST_SIM_POST_DELAY_US", 0) * 1000;
+    w->sim = sim_world_new(w->seed);
+    if (!w->sim)
+        return -1;
+    w->driver = sim_host_new(w->sim, H_DRIVER_ID, "driver", H_DRIVER_IPV4);
+    struct sim_stack_config sc = {.nworkers = 1};
+    int err = 0;
+    w->st = w->driver ? sim_stack_new(w->sim, w->driver, &sc, &err) : NULL;
+    if (!w->st) {
+        fprintf(stderr, "cannot create the sim driver stack: %s\n",
+                msgr_strerror(err));
+        sim_world_free(w->sim);
+        return -1;
+    }
+    return 0;
+}
+
+struct msgr_stack *
+h_sim_extra_stack(struct h_world *w, const char *name, struct sim_host **host)
+{
+    assert_true(h_is_sim(w));
+    return sim_host_stack(w, name, 1, host);
+}
+#else
+struct msgr_stack *
+h_sim_extra_stack(struct h_world *w, const char *name, struct sim_host **host)
+{
+    (void)w;
+    (void)name;
+    (void)host;
+    fail_msg("built without the simulator");
+    return NULL;
+}
+#endif
+
 struct h_world *
 h_world_new(void)
 {
@@ -453,28 +542,50 @@ h_world_new(void)
         free(w);
         return NULL;
     }
-    struct msgr_stack_config sc = {.nworkers = 3};
-    int err = 0;
-    w->st = msgr_stack_create(name, &sc, &err);
-    if (!w->st) {
-        fprintf(stderr, "cannot create the '%s' stack: %s\n", name,
-                msgr_strerror(err));
+    if (!strcmp(name, "sim")) {
+#if H_HAVE_SIM
+        if (sim_world_init(w) < 0) {
+            free(w->tracked);
+            free(w);
+            return NULL;
+        }
+#else
+        fprintf(stderr, "cannot create the 'sim' stack: built without the "
+                        "simulator\n");
         free(w->tracked);
         free(w);
         return NULL;
+#endif
+    } else {
+        struct msgr_stack_config sc = {.nworkers = 3};
+        int err = 0;
+        w->st = msgr_stack_create(name, &sc, &err);
+        if (!w->st) {
+            fprintf(stderr, "cannot create the '%s' stack: %s\n", name,
+                    msgr_strerror(err));
+            free(w->tracked);
+            free(w);
+            return NULL;
+        }
     }
     w->ops = w->st->ops;
     w->stack_name = w->ops->name;
     if (w->ops->start(w->st) != 0) {
         msgr_stack_unref(w->st);
+#if H_HAVE_SIM
+        if (w->sim)
+            sim_world_free(w->sim);
+#endif
         free(w->tracked);
         free(w);
         return NULL;
     }
+    w->stacks[w->nstacks++] = w->st;
     /* Random nonces (Ceph's are random too): two test processes run the
      * same cases at once, and a client of one that reaches the other's
      * server must be told apart (WRONG_PEER), not taken for one of its
-     * clients. Room is left for rebinds (+1,000,000 each). */
+     * clients. Room is left for rebinds (+1,000,000 each). On the sim the
+     * driver's stream gives them: the same for a seed. */
     w->nonce_base = 1000 + w->ops->random_u64(w->st) % 2000000000u;
     w->log_level = MSGR_LOG_WARN;
     const char *lv = getenv("MSGR_TEST_LOG");
@@ -489,15 +600,62 @@ h_is_posix(struct h_world *w)
     return strcmp(w->stack_name, "posix") == 0;
 }
 
+int
+h_is_sim(struct h_world *w)
+{
+    return w->sim != NULL;
+}
+
 msgr_time_ns
 h_now(struct h_world *w)
 {
     return w->ops->now_ns(w->st);
 }
 
+#if H_HAVE_SIM
+struct spin_arg {
+    struct h_world *w;
+    int (*cond)(void *);
+    void *arg;
+};
+
+/* Called by the sim's scheduler before each event it runs for a wait:
+ * counts the events run in a row at one virtual instant. */
+static int
+spin_cond(void *p)
+{
+    struct spin_arg *a = p;
+    struct h_world *w = a->w;
+    msgr_time_ns now = sim_now(w->sim);
+    if (now != w->spin_at) {
+        w->spin_at = now;
+        w->spin_run = 0;
+    } else if (++w->spin_run >= H_SPIN_EVENTS) {
+        w->spun = 1;
+        return 1;
+    }
+    if (w->spin_run > w->spin_max)
+        w->spin_max = w->spin_run;
+    return a->cond(a->arg);
+}
+#endif
+
 int
 h_wait(struct h_world *w, int (*cond)(void *), void *arg, msgr_time_ns timeout)
 {
+#if H_HAVE_SIM
+    if (w->sim) {
+        struct spin_arg a = {w, cond, arg};
+        int r = w->ops->wait_until(w->st, spin_cond, &a, timeout);
+        if (w->spun)
+            fail_msg("sim: %llu events in a row at virtual time %llu ns "
+                     "without time passing: a busy loop (seed %llu)",
+                     (unsigned long long)w->spin_run,
+                     (unsigned long long)w->spin_at,
+                     (unsigned long long)w->seed);
+        return r;
+    }
+#endif
     return w->ops->wait_until(w->st, cond, arg, timeout);
 }
 
@@ -536,8 +694,9 @@ h_idle(struct h_world *w, msgr_time_ns ns)
 void
 h_settle(struct h_world *w)
 {
-    w->ops->drain(w->st);
-    w->ops->drain(w->st);
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < w->nstacks; i++)
+            w->ops->drain(w->stacks[i]);
 }
 
 /* ----------------------------------------------------------------- nodes */
@@ -556,18 +715,25 @@ h_node_new(struct h_world *w, const struct h_spec *spec)
     n->echo = spec->echo;
     n->expect_rev = -1;
     pthread_mutex_init(&n->lock, NULL);
+    n->st = w->st;
+#if H_HAVE_SIM
+    if (w->sim) {
+        n->st = sim_host_stack(w, n->label, 3, &n->host);
+        sim_fp_tracer(w->sim, &n->fp);
+    }
+#endif
 
     struct msgr_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.name = n->name;
     cfg.nonce = w->nonce_base + 97 * (uint64_t)n->idx;
-    cfg.stack = w->st;
+    cfg.stack = n->st;
     cfg.force_rev0 = spec->force_rev0;
     cfg.idle_timeout_ns = spec->idle_timeout_ns;
     cfg.max_frame_segment = spec->max_frame_segment;
     cfg.bind_port_min = spec->bind_port_min;
     cfg.bind_port_max = spec->bind_port_max;
-    if (!cfg.bind_port_min) {
+    if (!cfg.bind_port_min && !w->sim) {
         cfg.bind_port_min = 6800 + (int)(w->ops->random_u64(w->st) % 700);
         cfg.bind_port_max = 7568;
     }
@@ -609,7 +775,12 @@ h_node_bind(struct h_node *n)
         return;
     n->bind_pending = 0;
     struct msgr_addr a;
-    assert_int_equal(msgr_addr_parse("v2:127.0.0.1:0", &a), 0);
+#if H_HAVE_SIM
+    if (n->host)
+        sim_host_addr(n->host, 0, &a); /* v2:10.0.0.N:0 */
+    else
+#endif
+        assert_int_equal(msgr_addr_parse("v2:127.0.0.1:0", &a), 0);
     int e = msgr_bind(n->m, &a);
     if (e < 0)
         fail_msg("%s: bind: %s", n->label, msgr_strerror(e));
@@ -934,17 +1105,35 @@ h_world_finish(struct h_world *w)
         }
     }
     int64_t active = 0;
-    for (int i = 0; i < w->st->nworkers; i++)
-        active += atomic_load(&w->st->workers[i]->perf.active_conns);
+    for (int s = 0; s < w->nstacks; s++)
+        for (int i = 0; i < w->stacks[s]->nworkers; i++)
+            active +=
+                atomic_load(&w->stacks[s]->workers[i]->perf.active_conns);
     if (active != 0) {
-        print_error("%lld connections still active on the stack\n",
+        print_error("%lld connections still active on the stacks\n",
                     (long long)active);
         bad++;
     }
     for (int i = 0; i < w->nnodes; i++)
         bad += check_node_records(w->nodes[i]);
     bad += check_tracked(w);
-    msgr_stack_unref(w->st);
+    for (int i = w->nstacks - 1; i >= 0; i--)
+        msgr_stack_unref(w->stacks[i]);
+#if H_HAVE_SIM
+    if (w->sim) {
+        /* What reproduces this case: the seed; what the run was: its
+         * fingerprint (messenger trace and world faults), events, time. */
+        print_message("[ sim      ] seed %llu: %llu events, %.3f s virtual, "
+                      "at most %llu events at one instant while waiting, "
+                      "fingerprint %016llx\n",
+                      (unsigned long long)w->seed,
+                      (unsigned long long)sim_events_run(w->sim),
+                      (double)sim_now(w->sim) / (double)MSGR_NS_PER_S,
+                      (unsigned long long)w->spin_max + 1,
+                      (unsigned long long)sim_fingerprint(w->sim));
+        sim_world_free(w->sim);
+    }
+#endif
     for (int i = 0; i < w->nnodes; i++) {
         pthread_mutex_destroy(&w->nodes[i]->lock);
         free(w->nodes[i]);

@@ -1,7 +1,19 @@
 /*
- * A test harness for messenger conformance tests: a "world" (one stack,
- * shared by every messenger of a test) and "nodes" (one messenger each,
- * with a recording dispatcher and a recording tracer).
+ * A test harness for messenger conformance tests: a "world" and "nodes"
+ * (one messenger each, with a recording dispatcher and a recording
+ * tracer). MSGR_TEST_STACK picks the stack:
+ *
+ *  - posix: one stack shared by every messenger of a test, real TCP on
+ *    127.0.0.1;
+ *  - sim: a sim_world seeded from MSGR_TEST_SEED (default H_SIM_SEED),
+ *    one sim host per messenger (10.0.0.1, .2, ... in creation order),
+ *    each messenger on its own sim_stack_new() stack on its host (binding
+ *    v2:10.0.0.N:0), plus a "driver" host (10.0.0.254) whose
+ *    stack gives the test its clock, its randomness and its waits. Every
+ *    sim stack's wait_until runs the one shared scheduler, so waiting
+ *    through any stack drives the whole world; timeouts are virtual time
+ *    and cost no wall time. MSGR_TEST_SIM_POST_DELAY_US sets the stacks'
+ *    injected post delay (0 by default).
  *
  * Threads: dispatcher and tracer callbacks run on the stack's workers.
  * They never assert; they record into atomics (and a mutex-guarded error
@@ -25,6 +37,23 @@
 #include <stdint.h>
 
 #include "msgr/msgr.h"
+
+struct sim_world;
+struct sim_host;
+
+/* Set by the build when the simulator is linked (sim/ exists). */
+#ifndef H_HAVE_SIM
+#define H_HAVE_SIM 0
+#endif
+
+/* The sim world's seed when MSGR_TEST_SEED is not set. */
+#define H_SIM_SEED 1
+
+/* On the sim: this many events in a row at one virtual instant means a
+ * task keeps rescheduling itself without time passing (e.g. WRITE
+ * interest with nothing to write): h_wait stops and the case fails,
+ * instead of hanging at that instant forever. */
+#define H_SPIN_EVENTS 2000000ull
 
 /* How long a test waits for something that must happen. */
 #define H_WAIT_NS (30 * MSGR_NS_PER_S)
@@ -73,6 +102,9 @@ struct h_world;
 struct h_node {
     struct h_world *w;
     struct msgr *m;
+    struct msgr_stack *st; /* its stack (posix: the world's, shared) */
+    struct sim_host *host; /* sim only: its host, 10.0.0.N */
+    struct msgr_tracer fp; /* sim only: the world's fingerprint tracer */
     int idx;
     char label[32];
     struct msgr_entity_name name;
@@ -121,7 +153,7 @@ struct h_spec {
     const char *label;
     uint8_t type;
     int64_t num;
-    int bind;       /* v2:127.0.0.1:0 */
+    int bind;       /* v2:127.0.0.1:0 (sim: v2:10.0.0.N:0) */
     int echo;
     int force_rev0;
     msgr_time_ns idle_timeout_ns;
@@ -129,13 +161,30 @@ struct h_spec {
     /* 0: a random start in 6800..7499 up to 7568, so that parallel test
      * processes do not all take the lowest free port (a port one process
      * just freed would be re-bound at once by another, and its clients,
-     * still reconnecting, would reach a stranger) */
+     * still reconnecting, would reach a stranger); on the sim, where every
+     * host has its own ports, the messenger's default 6800..7568 */
     int bind_port_min, bind_port_max;
 };
 
 struct h_world {
+    /* The driver stack: the clock, randomness and waits of the test. On
+     * posix it is the stack every node shares; on the sim it lives on the
+     * driver host and runs no messenger. */
     struct msgr_stack *st;
     const struct msgr_stack_ops *ops;
+    /* Every stack of the world (the driver's first), each referenced by
+     * the world until h_world_finish: drained by h_settle. */
+    struct msgr_stack *stacks[H_MAX_NODES + 8];
+    int nstacks;
+    /* sim only */
+    struct sim_world *sim;
+    struct sim_host *driver;
+    uint64_t seed;
+    uint32_t next_host; /* hosts made so far (10.0.0.next_host is next) */
+    msgr_time_ns post_delay_ns;
+    msgr_time_ns spin_at;
+    uint64_t spin_run, spin_max; /* events in a row at spin_at; the most */
+    int spun;
     const char *stack_name;
     int log_level;
     uint64_t nonce_base; /* random: identities never repeat across runs */
@@ -157,6 +206,13 @@ struct h_world *h_world_new(void);
  * that nothing leaked (cmocka asserts), frees the world. */
 void h_world_finish(struct h_world *w);
 int h_is_posix(struct h_world *w);
+int h_is_sim(struct h_world *w);
+/* Sim only: a new host (10.0.0.N, the next N) with its own stack, owned
+ * by the world (drained by h_settle, freed at the finish): for tests that
+ * drive raw sockets through the stack ops. Everything opened on it must
+ * be closed before h_world_finish. */
+struct msgr_stack *h_sim_extra_stack(struct h_world *w, const char *name,
+                                     struct sim_host **host);
 
 msgr_time_ns h_now(struct h_world *w);
 /* Waits until cond(arg) or the timeout; 1 if cond became true. */
@@ -167,7 +223,8 @@ int h_wait_ge(struct h_world *w, _Atomic int *p, int v, msgr_time_ns timeout);
 /* Lets time pass (the stack's notion of time). */
 void h_idle(struct h_world *w, msgr_time_ns ns);
 /* Runs the workers until every callback posted so far, and everything
- * those posted, ran (two stack drains): queued upcalls are delivered. */
+ * those posted, ran (two drains of every stack): queued upcalls are
+ * delivered. */
 void h_settle(struct h_world *w);
 
 /* ---- nodes ---- */
