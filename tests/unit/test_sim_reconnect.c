@@ -276,6 +276,142 @@ test_deterministic(void **state)
     assert_int_not_equal(a.fingerprint, c.fingerprint);
 }
 
+static int
+rx_has_remote_reset(void *arg)
+{
+    return ((struct rx *)arg)->remote_resets > 0;
+}
+
+static int
+rx_has(void *arg)
+{
+    struct rx *r = arg;
+    return r->delivered >= want_n;
+}
+
+static struct msgr *
+server_new(struct msgr_stack *st, struct sim_host *h, struct rx *rx,
+           struct msgr_dispatcher *d)
+{
+    int err = 0;
+    struct msgr_config cfg = {.name = {MSGR_ENTITY_OSD, 1}, .nonce = 22,
+                              .stack = st};
+    struct msgr *m = msgr_create(&cfg, &err);
+    assert_non_null(m);
+    struct msgr_policy p = msgr_policy_make(MSGR_POLICY_LOSSLESS_PEER, 0);
+    msgr_set_policy(m, MSGR_ENTITY_OSD, &p);
+    struct msgr_addr a;
+    sim_host_addr(h, 6800, &a);
+    assert_int_equal(msgr_bind(m, &a), 0);
+    memset(rx, 0, sizeof(*rx));
+    memset(d, 0, sizeof(*d));
+    d->arg = rx;
+    d->ms_dispatch = rx_dispatch;
+    d->ms_handle_accept = rx_accept;
+    d->ms_handle_reset = rx_reset;
+    d->ms_handle_remote_reset = rx_remote_reset;
+    msgr_start(m);
+    msgr_add_dispatcher(m, d);
+    return m;
+}
+
+static void
+send_range(struct msgr *m, const struct msgr_addrvec *to, uint64_t from,
+           uint64_t n)
+{
+    for (uint64_t i = from; i < from + n; i++) {
+        struct msgr_msg *msg = msgr_msg_new(MSGR_MSG_TEST, 64, 0, 0);
+        memset(msg->front.data, 0, 64);
+        memcpy(msg->front.data, &i, sizeof(i));
+        assert_int_equal(msgr_send_message(m, msg, MSGR_ENTITY_OSD, to), 0);
+    }
+}
+
+/*
+ * The peer's process dies (RST) and comes back with the same address and
+ * nonce but no memory of the session, as a daemon restarted in a container
+ * does: the survivor's reconnect finds no session, gets a full
+ * SESSION_RESET, tells its application (ms_handle_remote_reset) and goes
+ * on with a new session.
+ */
+static void
+test_restart_same_nonce_resets_session(void **state)
+{
+    (void)state;
+    struct sim_world *w = sim_world_new(4);
+    struct sim_link_params lp = {.latency_ns = 200 * MSGR_NS_PER_US};
+    sim_link_default(w, &lp);
+    struct sim_host *ha = sim_host_new(w, 1, "osd.0", 0x0a000001u);
+    struct sim_host *hb = sim_host_new(w, 2, "osd.1", 0x0a000002u);
+    struct sim_stack_config sc = {.nworkers = 1};
+    int err = 0;
+    struct msgr_stack *sa = sim_stack_new(w, ha, &sc, &err);
+    struct msgr_stack *sb = sim_stack_new(w, hb, &sc, &err);
+    struct msgr_config ca = {.name = {MSGR_ENTITY_OSD, 0}, .nonce = 11,
+                             .stack = sa};
+    struct msgr *ma = msgr_create(&ca, &err);
+    assert_non_null(ma);
+    struct msgr_addr aa;
+    sim_host_addr(ha, 6800, &aa);
+    assert_int_equal(msgr_bind(ma, &aa), 0);
+    struct msgr_policy p = msgr_policy_make(MSGR_POLICY_LOSSLESS_PEER, 0);
+    msgr_set_policy(ma, MSGR_ENTITY_OSD, &p);
+    struct rx rxa, rxb;
+    memset(&rxa, 0, sizeof(rxa));
+    struct msgr_dispatcher da = {.arg = &rxa,
+                                 .ms_dispatch = rx_dispatch,
+                                 .ms_handle_remote_reset = rx_remote_reset,
+                                 .ms_handle_reset = rx_reset,
+                                 .ms_handle_connect = rx_connect};
+    msgr_start(ma);
+    msgr_add_dispatcher(ma, &da);
+    struct msgr_dispatcher db;
+    struct msgr *mb = server_new(sb, hb, &rxb, &db);
+    struct msgr_addrvec to;
+    msgr_get_myaddrs(mb, &to);
+
+    send_range(ma, &to, 0, 100);
+    want_n = 100;
+    assert_true(sim_run_until_cond(w, rx_has, &rxb, sim_now(w) + 5 * MSGR_NS_PER_S));
+
+    /* the process dies; its messenger is torn down without running */
+    sim_host_kill(w, hb);
+    msgr_shutdown(mb);
+    msgr_wait(mb);
+    msgr_destroy(mb);
+    msgr_stack_unref(sb);
+    sim_run_until(w, sim_now(w) + 100 * MSGR_NS_PER_MS);
+    assert_int_equal(rxa.remote_resets, 0);
+
+    /* a new incarnation, same address and nonce */
+    sim_host_revive(w, hb);
+    sb = sim_stack_new(w, hb, &sc, &err);
+    assert_non_null(sb);
+    mb = server_new(sb, hb, &rxb, &db);
+    send_range(ma, &to, 100, 100); /* wakes the session in STANDBY */
+    assert_true(sim_run_until_cond(w, rx_has_remote_reset, &rxa,
+                                   sim_now(w) + 60 * MSGR_NS_PER_S));
+    assert_int_equal(rxa.remote_resets, 1);
+    assert_int_equal(rxa.resets, 0);
+    /* what is sent after the reset arrives over the new session */
+    rxb.next = 200;
+    send_range(ma, &to, 200, 100);
+    want_n = 100;
+    assert_true(sim_run_until_cond(w, rx_has, &rxb, sim_now(w) + 5 * MSGR_NS_PER_S));
+    assert_int_equal(rxb.out_of_order, 0);
+    assert_true(rxb.accepts >= 1);
+
+    msgr_shutdown(ma);
+    msgr_shutdown(mb);
+    msgr_wait(ma);
+    msgr_wait(mb);
+    msgr_destroy(ma);
+    msgr_destroy(mb);
+    msgr_stack_unref(sa);
+    msgr_stack_unref(sb);
+    sim_world_free(w);
+}
+
 int
 main(void)
 {
@@ -284,6 +420,7 @@ main(void)
         cmocka_unit_test(test_lossless_client_resumes),
         cmocka_unit_test(test_lossy_client_is_told),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_restart_same_nonce_resets_session),
     };
     return cmocka_run_group_tests_name("sim_reconnect", tests, NULL, NULL);
 }
