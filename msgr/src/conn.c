@@ -1202,57 +1202,191 @@ send_server_ident(struct msgr_conn *c)
     ctrl_send(c, f, &w, MSGR_TAG_SERVER_IDENT);
 }
 
-/*
- * An existing registered connection to the same peer (PROTOCOL.md §4.9).
- * Returns 0 to go on opening this session, 1 when this connection was
- * answered (WAIT) or stopped.
- */
+/* What a resumed or replaced session hands to the existing connection's
+ * worker. */
+struct reuse_task {
+    struct msgr_conn *ex;
+    struct msgr_socket *sock;
+    int rev1;
+    int new_session; /* CLIENT_IDENT: a new session on ex (SERVER_IDENT) */
+    int reset_full;  /* the peer restarted: ex's session state goes */
+    uint64_t msg_seq; /* reconnect: the peer's in_seq */
+    /* new session: what the handshake learned about the peer */
+    struct msgr_entity_name peer_name;
+    struct msgr_addrvec ident_addrs;
+    uint64_t features, client_cookie, peer_global_seq;
+};
+
 static int
+has_requeued(struct msgr_conn *c)
+{
+    c->ops->mutex_lock(c->lock);
+    int r = c->out_q && c->out_q->priority == MSGR_PRIO_HIGHEST;
+    c->ops->mutex_unlock(c->lock);
+    return r;
+}
+
+static void send_server_ident(struct msgr_conn *c);
+
+/*
+ * On the existing connection's worker (Ceph's reuse_connection): ex drops
+ * whatever transport it had (requeuing what was not acknowledged) and
+ * adopts the new socket. A resumed session forgets what the peer already
+ * has and answers SESSION_RECONNECT_OK with its in_seq; a new session
+ * (CLIENT_IDENT: a race won by the incoming side, an interrupted
+ * handshake, a restarted peer) takes the peer's identity from the new
+ * handshake and answers SERVER_IDENT. Either way user pointers to the
+ * connection and its queue survive.
+ */
+static void
+reuse_cb(void *arg)
+{
+    struct reuse_task *t = arg;
+    struct msgr_conn *ex = t->ex;
+    if (msgr__conn_state(ex) == MSGR_CONN_CLOSED ||
+        atomic_load(&ex->stop_requested) || !ex->started) {
+        ex->ops->close(t->sock, 0);
+    } else {
+        requeue_sent(ex);
+        close_socket(ex, 0);
+        ex->ops->timer_cancel(ex->backoff_timer);
+        ex->rev1 = t->rev1;
+        attach_socket(ex, t->sock, MSGR_IO_READ);
+        expect_frame(ex);
+        if (!t->new_session) {
+            discard_requeued_up_to(ex, t->msg_seq);
+            send_u64_frame(ex, MSGR_TAG_SESSION_RECONNECT_OK, ex->in_seq);
+            become_ready(ex, DQ_ACCEPT, "session resumed");
+        } else {
+            if (t->reset_full)
+                reset_session(ex, 1);
+            ex->ops->mutex_lock(ex->lock);
+            ex->client_cookie = t->client_cookie;
+            ex->peer_global_seq = t->peer_global_seq;
+            ex->connect_seq = 0;
+            ex->ops->mutex_unlock(ex->lock);
+            ex->peer_name = t->peer_name;
+            ex->ident_addrs = t->ident_addrs;
+            ex->features = t->features;
+            /* a new session: the peer starts counting from 1; what we
+             * requeue keeps its seqs (the receiver accepts gaps) */
+            ex->in_seq = 0;
+            ex->ack_left = 0;
+            if (!has_requeued(ex))
+                ex->out_seq = 0;
+            send_server_ident(ex);
+            become_ready(ex, DQ_ACCEPT, "session replaced");
+        }
+        do_write(ex);
+    }
+    ex->ops->mutex_lock(ex->lock);
+    ex->replacing = 0;
+    ex->ops->mutex_unlock(ex->lock);
+    msgr__free(t);
+    msgr_conn_unref(ex);
+}
+
+/* Hands c's socket to ex (whose lookup reference t->ex carries) and ends
+ * c quietly: it was never visible to the application. */
+static void
+hand_over(struct msgr_conn *c, struct reuse_task *t)
+{
+    t->sock = c->sock;
+    t->rev1 = c->rev1;
+    c->ops->io_set(c->sock, NULL, NULL, 0);
+    c->ops->socket_move(c->sock, t->ex->worker);
+    c->sock = NULL;
+    MSGR_ASSERT(c->ops->post(t->ex->worker, reuse_cb, t) == 0);
+    stop_now(c, 0);
+}
+
+enum existing_verdict { EX_NEW, EX_ANSWERED, EX_REUSE };
+
+/*
+ * CLIENT_IDENT finds a registered connection to the same peer
+ * (PROTOCOL.md §4.9). EX_NEW: open a new session on c; EX_ANSWERED: c was
+ * answered (WAIT) or stopped; EX_REUSE: *t is filled, c's socket moves
+ * into ex. Reads ex's session under its lock (ex is another worker's).
+ */
+static enum existing_verdict
 handle_existing(struct msgr_conn *c, struct msgr_conn *ex,
-                const struct msgr_client_ident *ci)
+                const struct msgr_client_ident *ci, struct reuse_task *t)
 {
     int es = msgr__conn_state(ex);
     if (es == MSGR_CONN_CLOSED)
-        return 0;
-    /* ex belongs to another worker: its session fields are read under its
-     * lock, which its own worker takes when it writes them */
+        return EX_NEW;
     c->ops->mutex_lock(ex->lock);
     uint64_t ex_pgs = ex->peer_global_seq;
+    uint64_t ex_ccookie = ex->client_cookie, ex_scookie = ex->server_cookie;
     int ex_lossy = ex->policy.lossy, ex_server = ex->policy.server;
+    int ex_resetcheck = ex->policy.resetcheck;
+    int replacing = ex->replacing;
     c->ops->mutex_unlock(ex->lock);
+    struct msgr_wbuf w;
+    struct out_frame *f;
+    if (replacing) {
+        f = ctrl_begin(c, &w);
+        ctrl_send(c, f, &w, MSGR_TAG_WAIT);
+        return EX_ANSWERED;
+    }
     if (ex_pgs > ci->global_seq) {
         /* an attempt from before the existing session: stale */
-        MSGR_LOG(c->msgr, MSGR_LOG_INFO, "conn %llu: stale global_seq %llu < %llu",
-                  (unsigned long long)c->id,
-                  (unsigned long long)ci->global_seq,
-                  (unsigned long long)ex_pgs);
+        MSGR_LOG(c->msgr, MSGR_LOG_INFO,
+                 "conn %llu: stale global_seq %llu < %llu",
+                 (unsigned long long)c->id,
+                 (unsigned long long)ci->global_seq,
+                 (unsigned long long)ex_pgs);
         stop_now(c, 1);
-        return 1;
+        return EX_ANSWERED;
     }
-    int racing = es != MSGR_CONN_READY && es != MSGR_CONN_STANDBY && !ex_lossy;
-    if (racing) {
+    if (ex_lossy) {
+        /* a lossy session is simply replaced */
+        msgr__conn_stop(ex, 1);
+        return EX_NEW;
+    }
+    int reuse = 0;
+    t->reset_full = 0;
+    if (ex_scookie && ex_ccookie && ci->cookie != ex_ccookie) {
+        /* the peer restarted or reset its session */
+        reuse = 1;
+        t->reset_full = ex_resetcheck;
+    } else if (ci->cookie == ex_ccookie && ex_ccookie) {
+        /* a handshake cut between CLIENT_IDENT and SERVER_IDENT */
+        reuse = 1;
+    } else if (es == MSGR_CONN_READY || es == MSGR_CONN_STANDBY) {
+        reuse = 1;
+    } else {
+        /* both sides connecting: a race */
         struct msgr_addrvec mine;
         msgr_get_myaddrs(c->msgr, &mine);
         const struct msgr_addr *pa =
             msgr_addrvec_find(&ci->addrs, MSGR_ADDR_MSGR2);
         const struct msgr_addr *ma = msgr_addrvec_find(&mine, MSGR_ADDR_MSGR2);
-        int incoming_wins =
-            ex_server || (pa && ma && msgr_addr_cmp(pa, ma) < 0);
-        if (!incoming_wins) {
+        reuse = ex_server || (pa && ma && msgr_addr_cmp(pa, ma) < 0);
+        if (!reuse) {
             /* our outgoing attempt wins: the peer backs off */
             msgr_conn_send_keepalive(ex);
-            struct msgr_wbuf w;
-            struct out_frame *f = ctrl_begin(c, &w);
+            f = ctrl_begin(c, &w);
             ctrl_send(c, f, &w, MSGR_TAG_WAIT);
-            return 1;
+            return EX_ANSWERED;
         }
     }
-    /* The incoming session replaces the existing one. Moving the socket
-     * into the existing object (Ceph's reuse) keeps user pointers alive;
-     * until that lands the existing connection is closed with a reset
-     * upcall so that nothing queued on it is lost silently. */
-    msgr__conn_stop(ex, 1);
-    return 0;
+    c->ops->mutex_lock(ex->lock);
+    if (ex->replacing) {
+        c->ops->mutex_unlock(ex->lock);
+        f = ctrl_begin(c, &w);
+        ctrl_send(c, f, &w, MSGR_TAG_WAIT);
+        return EX_ANSWERED;
+    }
+    ex->replacing = 1;
+    c->ops->mutex_unlock(ex->lock);
+    t->new_session = 1;
+    t->peer_name = c->peer_name;
+    t->ident_addrs = ci->addrs;
+    t->features = c->features;
+    t->client_cookie = ci->cookie;
+    t->peer_global_seq = ci->global_seq;
+    return EX_REUSE;
 }
 
 static int
@@ -1307,11 +1441,21 @@ handle_client_ident(struct msgr_conn *c, const struct msgr_seg *seg)
     if (!(c->policy.server && c->policy.lossy &&
           !c->policy.register_lossy_clients)) {
         struct msgr_conn *ex = msgr__lookup_conn(m, &ci.addrs);
-        if (ex) {
-            int r = ex == c ? 0 : handle_existing(c, ex, &ci);
+        if (ex && ex != c) {
+            struct reuse_task *rt = msgr__calloc(1, sizeof(*rt));
+            MSGR_ASSERT(rt != NULL);
+            rt->ex = ex;
+            enum existing_verdict v = handle_existing(c, ex, &ci, rt);
+            if (v == EX_REUSE) {
+                hand_over(c, rt); /* rt owns the lookup reference now */
+                return 1;
+            }
+            msgr__free(rt);
             msgr_conn_unref(ex);
-            if (r)
-                return 0;
+            if (v == EX_ANSWERED)
+                return msgr__conn_state(c) == MSGR_CONN_CLOSED ? 1 : 0;
+        } else if (ex) {
+            msgr_conn_unref(ex);
         }
     }
     c->in_seq = 0;
@@ -1408,47 +1552,6 @@ send_session_reset(struct msgr_conn *c, int full)
     ctrl_send(c, f, &w, MSGR_TAG_SESSION_RESET);
 }
 
-/* What a resumed session hands to the existing connection's worker. */
-struct reuse_task {
-    struct msgr_conn *ex;
-    struct msgr_socket *sock;
-    int rev1;
-    uint64_t msg_seq; /* the peer's in_seq: what it already has */
-};
-
-/*
- * On the existing connection's worker: it drops whatever transport it had
- * (requeuing what was not acknowledged), adopts the new socket, forgets
- * what the peer already has and answers SESSION_RECONNECT_OK with its own
- * in_seq. User pointers to the connection and its queues survive.
- */
-static void
-reuse_cb(void *arg)
-{
-    struct reuse_task *t = arg;
-    struct msgr_conn *ex = t->ex;
-    if (msgr__conn_state(ex) == MSGR_CONN_CLOSED ||
-        atomic_load(&ex->stop_requested) || !ex->started) {
-        ex->ops->close(t->sock, 0);
-    } else {
-        requeue_sent(ex);
-        close_socket(ex, 0);
-        ex->ops->timer_cancel(ex->backoff_timer);
-        ex->rev1 = t->rev1;
-        attach_socket(ex, t->sock, MSGR_IO_READ);
-        expect_frame(ex);
-        discard_requeued_up_to(ex, t->msg_seq);
-        send_u64_frame(ex, MSGR_TAG_SESSION_RECONNECT_OK, ex->in_seq);
-        become_ready(ex, DQ_ACCEPT, "session resumed");
-        do_write(ex);
-    }
-    ex->ops->mutex_lock(ex->lock);
-    ex->replacing = 0;
-    ex->ops->mutex_unlock(ex->lock);
-    msgr__free(t);
-    msgr_conn_unref(ex);
-}
-
 /*
  * A peer resumes a session (PROTOCOL.md §4.10). The decision reads the
  * existing connection's session under its lock; resuming moves this
@@ -1536,17 +1639,11 @@ handle_session_reconnect(struct msgr_conn *c, const struct msgr_seg *seg)
         break;
     }
     case REUSE: {
-        struct reuse_task *t = msgr__alloc(sizeof(*t));
+        struct reuse_task *t = msgr__calloc(1, sizeof(*t));
         MSGR_ASSERT(t != NULL);
         t->ex = ex; /* the lookup's reference moves into the task */
-        t->sock = c->sock;
-        t->rev1 = c->rev1;
         t->msg_seq = r.msg_seq;
-        c->ops->io_set(c->sock, NULL, NULL, 0);
-        c->ops->socket_move(c->sock, ex->worker);
-        c->sock = NULL;
-        MSGR_ASSERT(c->ops->post(ex->worker, reuse_cb, t) == 0);
-        stop_now(c, 0);
+        hand_over(c, t);
         return 1;
     }
     }
