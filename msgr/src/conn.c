@@ -121,6 +121,28 @@ trace_fault(struct msgr_conn *c, int err, const char *what)
         m->tracer.fault(m->tracer.arg, m, c, err, what);
 }
 
+/*
+ * A protocol breakpoint. Returns 0 to go on, MSGR_EINJECTED when the
+ * interceptor says fail (the caller returns it, and the connection
+ * faults), or 1 when it said stop (the connection is stopped here).
+ */
+static int
+intercept(struct msgr_conn *c, int step)
+{
+    struct msgr *m = c->msgr;
+    if (!m->has_interceptor)
+        return 0;
+    switch (m->interceptor.intercept(m->interceptor.arg, c, step)) {
+    case MSGR_INTERCEPT_FAIL:
+        return MSGR_EINJECTED;
+    case MSGR_INTERCEPT_STOP:
+        stop_now(c, 1);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* ---------------------------------------------------------- lifetime */
 
 static struct msgr_conn *
@@ -1060,13 +1082,14 @@ init_worker_side(struct msgr_conn *c)
 
 /* ------------------------------------------------------------- ready */
 
-static void
+static int
 become_ready(struct msgr_conn *c, int kind, const char *cause)
 {
     set_state(c, MSGR_CONN_READY, cause);
     c->backoff_ns = 0;
     arm_idle_timeout(c);
     upcall(c, kind);
+    return intercept(c, MSGR_STEP_READY);
 }
 
 /* --------------------------------------------------- frame handlers */
@@ -1092,6 +1115,8 @@ handle_hello(struct msgr_conn *c, const struct msgr_seg *seg)
         c->peer_type = h.entity_type;
         msgr_learned_addr(m, &h.peer_addr);
         set_state(c, MSGR_CONN_AUTH_CONNECTING, "hello");
+        if ((e = intercept(c, MSGR_STEP_SEND_AUTH_REQUEST)) != 0)
+            return e;
         send_auth_request(c);
         return 0;
     }
@@ -1128,6 +1153,8 @@ handle_auth_request(struct msgr_conn *c, const struct msgr_seg *seg)
         ctrl_send(c, f, &w, MSGR_TAG_AUTH_BAD_METHOD);
         return 0;
     }
+    if ((e = intercept(c, MSGR_STEP_HANDLE_AUTH_REQUEST_ACCEPTING_SIGN)) != 0)
+        return e;
     struct msgr_auth_done d = {.global_id = 0, .con_mode = MSGR_CON_MODE_CRC};
     struct msgr_wbuf w;
     struct out_frame *f = ctrl_begin(c, &w);
@@ -1169,9 +1196,13 @@ handle_client_signature(struct msgr_conn *c, const struct msgr_seg *seg)
         return e;
     if (c->server_cookie == 0) {
         set_state(c, MSGR_CONN_SESSION_CONNECTING, "signature");
+        if ((e = intercept(c, MSGR_STEP_SEND_CLIENT_IDENTITY)) != 0)
+            return e;
         send_client_ident(c);
     } else {
         set_state(c, MSGR_CONN_SESSION_RECONNECTING, "signature");
+        if ((e = intercept(c, MSGR_STEP_SEND_RECONNECT)) != 0)
+            return e;
         send_reconnect(c);
     }
     return 0;
@@ -1256,7 +1287,7 @@ reuse_cb(void *arg)
         if (!t->new_session) {
             discard_requeued_up_to(ex, t->msg_seq);
             send_u64_frame(ex, MSGR_TAG_SESSION_RECONNECT_OK, ex->in_seq);
-            become_ready(ex, DQ_ACCEPT, "session resumed");
+            (void)become_ready(ex, DQ_ACCEPT, "session resumed");
         } else {
             if (t->reset_full)
                 reset_session(ex, 1);
@@ -1275,7 +1306,7 @@ reuse_cb(void *arg)
             if (!has_requeued(ex))
                 ex->out_seq = 0;
             send_server_ident(ex);
-            become_ready(ex, DQ_ACCEPT, "session replaced");
+            (void)become_ready(ex, DQ_ACCEPT, "session replaced");
         }
         do_write(ex);
     }
@@ -1458,6 +1489,8 @@ handle_client_ident(struct msgr_conn *c, const struct msgr_seg *seg)
             msgr_conn_unref(ex);
         }
     }
+    if ((e = intercept(c, MSGR_STEP_SEND_SERVER_IDENTITY)) != 0)
+        return e;
     c->in_seq = 0;
     c->out_seq = 0;
     send_server_ident(c);
@@ -1466,8 +1499,7 @@ handle_client_ident(struct msgr_conn *c, const struct msgr_seg *seg)
          * peer retry */
         return MSGR_ESTATE;
     }
-    become_ready(c, DQ_ACCEPT, "server ident sent");
-    return 0;
+    return become_ready(c, DQ_ACCEPT, "server ident sent");
 }
 
 static int
@@ -1500,8 +1532,7 @@ handle_server_ident(struct msgr_conn *c, const struct msgr_seg *seg)
     c->policy.lossy = (si.flags & MSGR_IDENT_FLAG_LOSSY) != 0;
     c->ops->mutex_unlock(c->lock);
     c->in_seq = 0;
-    become_ready(c, DQ_CONNECT, "server ident");
-    return 0;
+    return become_ready(c, DQ_CONNECT, "server ident");
 }
 
 static int
@@ -1515,8 +1546,7 @@ handle_reconnect_reply(struct msgr_conn *c, uint8_t tag,
         if ((e = msgr_u64_decode(seg->base, seg->len, &v)) < 0)
             return e;
         discard_requeued_up_to(c, v);
-        become_ready(c, DQ_CONNECT, "reconnect ok");
-        return 0;
+        return become_ready(c, DQ_CONNECT, "reconnect ok");
     case MSGR_TAG_SESSION_RESET:
         if (seg->len < 1)
             return MSGR_EDECODE;
@@ -1630,6 +1660,10 @@ handle_session_reconnect(struct msgr_conn *c, const struct msgr_seg *seg)
         send_u64_frame(c, MSGR_TAG_SESSION_RETRY, v);
         break;
     case RETRY_GLOBAL:
+        if ((e = intercept(c, MSGR_STEP_SESSION_RETRY)) != 0) {
+            msgr_conn_unref(ex);
+            return e;
+        }
         send_u64_frame(c, MSGR_TAG_SESSION_RETRY_GLOBAL, v);
         break;
     case WAIT: {
@@ -1639,6 +1673,13 @@ handle_session_reconnect(struct msgr_conn *c, const struct msgr_seg *seg)
         break;
     }
     case REUSE: {
+        if ((e = intercept(c, MSGR_STEP_SEND_RECONNECT_OK)) != 0) {
+            c->ops->mutex_lock(ex->lock);
+            ex->replacing = 0;
+            c->ops->mutex_unlock(ex->lock);
+            msgr_conn_unref(ex);
+            return e;
+        }
         struct reuse_task *t = msgr__calloc(1, sizeof(*t));
         MSGR_ASSERT(t != NULL);
         t->ex = ex; /* the lookup's reference moves into the task */
@@ -1657,7 +1698,10 @@ handle_message(struct msgr_conn *c, const struct msgr_seg *segs)
 {
     struct msgr *m = c->msgr;
     struct msgr_header2 h;
-    int e = msgr_header2_decode(segs[0].base, segs[0].len, &h);
+    int e = intercept(c, MSGR_STEP_HANDLE_MESSAGE);
+    if (e)
+        return e;
+    e = msgr_header2_decode(segs[0].base, segs[0].len, &h);
     if (e < 0)
         return e;
     if (c->pre.nseg < 1 || segs[0].len != MSGR_HEADER2_LEN)
@@ -1706,6 +1750,12 @@ handle_message(struct msgr_conn *c, const struct msgr_seg *segs)
     msg->hdr.flags = h.flags;
     msg->hdr.src = c->peer_name;
     msg->recv_stamp = now(c);
+    /* before the message counts as received: a fault here makes the
+     * peer send it again on the next session */
+    if ((e = intercept(c, MSGR_STEP_READ_MESSAGE_COMPLETE)) != 0) {
+        msgr_msg_unref(msg);
+        return e;
+    }
     msgr_conn_ref(c);
     msg->conn = c;
     c->in_seq = h.seq;
@@ -1897,6 +1947,11 @@ read_banner(struct msgr_conn *c, const uint8_t *p, size_t n)
     /* both sides must speak 2.1, else both fall back to 2.0 */
     c->rev1 = (supported & ours & MSGR2_FEATURE_REVISION_1) ? 1 : 0;
     expect_frame(c);
+    e = intercept(c, c->is_client
+                         ? MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD_HELLO_CONNECTING
+                         : MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD);
+    if (e)
+        return e;
     if (c->is_client) {
         set_state(c, MSGR_CONN_HELLO_CONNECTING, "banner");
         send_hello(c, &c->target_addr);
@@ -1926,6 +1981,11 @@ connected(struct msgr_conn *c)
         return;
     }
     set_state(c, MSGR_CONN_BANNER_CONNECTING, "tcp connected");
+    r = intercept(c, MSGR_STEP_START_CLIENT_BANNER_EXCHANGE);
+    if (r < 0)
+        fault(c, r, "breakpoint");
+    if (r)
+        return;
     send_banner(c);
     expect(c, MSGR_BANNER_LEN, read_banner);
     update_want(c);
@@ -2147,12 +2207,18 @@ start_accept_cb(void *arg)
     } else {
         set_state(c, MSGR_CONN_START_ACCEPT, "accepted");
         attach_socket(c, t->s, MSGR_IO_READ);
+        int r = intercept(c, MSGR_STEP_START_SERVER_BANNER_EXCHANGE);
+        if (r < 0)
+            fault(c, r, "breakpoint");
+        if (r)
+            goto out;
         send_banner(c);
         set_state(c, MSGR_CONN_BANNER_ACCEPTING, "banner sent");
         expect(c, MSGR_BANNER_LEN, read_banner);
         arm_ready_timeout(c);
         do_write(c);
     }
+out:
     msgr__free(t);
     msgr_conn_unref(c);
 }

@@ -232,6 +232,17 @@ msgr_set_tracer(struct msgr *m, const struct msgr_tracer *t)
 }
 
 void
+msgr_set_interceptor(struct msgr *m, const struct msgr_interceptor *i)
+{
+    if (i) {
+        m->interceptor = *i;
+        m->has_interceptor = 1;
+    } else {
+        m->has_interceptor = 0;
+    }
+}
+
+void
 msgr__trace_msg(struct msgr *m, struct msgr_conn *c,
                 const struct msgr_msg *msg, int fate)
 {

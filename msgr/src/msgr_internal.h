@@ -102,6 +102,8 @@ struct msgr {
 
     struct msgr_tracer tracer;
     int has_tracer;
+    struct msgr_interceptor interceptor;
+    int has_interceptor;
     struct msgr_dispatcher disp[MSGR_MAX_DISPATCHERS];
     int ndisp;
 

@@ -24,7 +24,8 @@
     X(DECODE,          -4011, "payload does not decode")                       \
     X(WRONG_PEER,      -4012, "peer is not the entity we dialled")             \
     X(ABORTED,         -4013, "frame aborted by sender")                       \
-    X(STATE,           -4014, "call not valid in the current state")
+    X(STATE,           -4014, "call not valid in the current state")        \
+    X(INJECTED,        -4015, "fault injected at a protocol breakpoint")
 /* clang-format on */
 
 enum msgr_err {

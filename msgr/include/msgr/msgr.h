@@ -158,6 +158,42 @@ struct msgr_tracer {
                   const char *what);
 };
 
+/* ----------------------------------------------------------- interceptor */
+
+/*
+ * Protocol breakpoints (Ceph's Interceptor, test_msgr's sync points): at
+ * each step the connection asks the interceptor what to do. Steps are
+ * numbered as Ceph's.
+ */
+enum msgr_step {
+    MSGR_STEP_START_CLIENT_BANNER_EXCHANGE = 1,
+    MSGR_STEP_START_SERVER_BANNER_EXCHANGE = 2,
+    MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD = 7,               /* server */
+    MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD_HELLO_CONNECTING = 8, /* client */
+    MSGR_STEP_SEND_AUTH_REQUEST = 9,
+    MSGR_STEP_HANDLE_AUTH_REQUEST_ACCEPTING_SIGN = 10,
+    MSGR_STEP_SEND_CLIENT_IDENTITY = 11,
+    MSGR_STEP_SEND_SERVER_IDENTITY = 12,
+    MSGR_STEP_SEND_RECONNECT = 13,
+    MSGR_STEP_SEND_RECONNECT_OK = 14,
+    MSGR_STEP_READY = 15,
+    MSGR_STEP_HANDLE_MESSAGE = 16,
+    MSGR_STEP_READ_MESSAGE_COMPLETE = 17,
+    MSGR_STEP_SESSION_RETRY = 18,
+};
+
+enum msgr_intercept_action {
+    MSGR_INTERCEPT_CONTINUE = 0,
+    MSGR_INTERCEPT_FAIL = 1, /* the connection faults (MSGR_EINJECTED) */
+    MSGR_INTERCEPT_STOP = 2, /* the connection stops, reset upcall */
+};
+
+struct msgr_interceptor {
+    void *arg;
+    /* Runs on the connection's worker; returns an msgr_intercept_action. */
+    int (*intercept)(void *arg, struct msgr_conn *c, int step);
+};
+
 /* ------------------------------------------------------------- messenger */
 
 struct msgr_config {
@@ -200,6 +236,8 @@ void msgr_set_policy(struct msgr *m, uint8_t peer_type,
 void msgr_set_default_policy(struct msgr *m, const struct msgr_policy *p);
 /* May be NULL. Set before start(). */
 void msgr_set_tracer(struct msgr *m, const struct msgr_tracer *t);
+/* May be NULL. Set before start(). */
+void msgr_set_interceptor(struct msgr *m, const struct msgr_interceptor *i);
 /* Adds a dispatcher (copied); the first one makes the messenger ready(). */
 int msgr_add_dispatcher(struct msgr *m, const struct msgr_dispatcher *d);
 
