@@ -329,7 +329,7 @@ sim_drain(struct msgr_stack *stb)
     } else if (st->barriers_left != 0) {
         fprintf(stderr,
                 "sim: drain of a stack on host %s gave up after %llu s "
-                "of virtual time (host paused?)\n",
+                "of virtual time; is the host paused?\n",
                 st->h->name,
                 (unsigned long long)(DRAIN_TIMEOUT_NS / MSGR_NS_PER_S));
     }
