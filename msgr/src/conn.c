@@ -1088,6 +1088,8 @@ become_ready(struct msgr_conn *c, int kind, const char *cause)
     set_state(c, MSGR_CONN_READY, cause);
     c->backoff_ns = 0;
     arm_idle_timeout(c);
+    /* what was queued while connecting goes out behind the ident frame */
+    fill_wq(c);
     upcall(c, kind);
     return intercept(c, MSGR_STEP_READY);
 }
@@ -1942,8 +1944,6 @@ read_banner(struct msgr_conn *c, const uint8_t *p, size_t n)
         stop_now(c, 1);
         return 1;
     }
-    c->peer_supported = supported;
-    c->peer_required = required;
     /* both sides must speak 2.1, else both fall back to 2.0 */
     c->rev1 = (supported & ours & MSGR2_FEATURE_REVISION_1) ? 1 : 0;
     expect_frame(c);
@@ -2003,10 +2003,7 @@ io_cb(struct msgr_socket *s, unsigned events, void *arg)
     } else {
         if ((events & MSGR_IO_READ) && c->sock)
             do_read(c);
-        /* the session may have just become ready with messages queued */
-        if (c->sock && (c->wq_head || c->ack_left || (events & MSGR_IO_WRITE) ||
-                        (msgr__conn_state(c) == MSGR_CONN_READY &&
-                         !out_q_empty(c))))
+        if (c->sock && (c->wq_head || c->ack_left || (events & MSGR_IO_WRITE)))
             do_write(c);
     }
     msgr_conn_unref(c);
@@ -2162,12 +2159,6 @@ stop_now(struct msgr_conn *c, int queue_reset)
     if (queue_reset && !atomic_load(&m->stopping))
         upcall(c, DQ_RESET);
     msgr_stack_put_worker(c->worker);
-}
-
-void
-msgr__conn_stop_now(struct msgr_conn *c, int queue_reset)
-{
-    stop_now(c, queue_reset);
 }
 
 /* ------------------------------------------------------- posted tasks */

@@ -423,7 +423,6 @@ do_bind(struct msgr *m, const struct msgr_addrvec *addrs, const int *avoid,
             struct msgr_addr got;
             m->ops->listener_addr(l, &got);
             bound.v[ai].port = got.port;
-            m->listener_addr[m->nlisteners] = bound.v[ai];
             m->listeners[m->nlisteners++] = l;
         }
     }
@@ -784,8 +783,6 @@ msgr__accept_conn(struct msgr *m, struct msgr_conn *c)
         !c->policy.register_lossy_clients) {
         if (msgr__conn_vec_remove(&m->accepting_conns, c))
             msgr__conn_vec_push(&m->anon_conns, c); /* ref moves */
-        c->registered = 1;
-        c->is_anon = 1;
         m->ops->mutex_unlock(m->lock);
         return 0;
     }
@@ -800,7 +797,6 @@ msgr__accept_conn(struct msgr *m, struct msgr_conn *c)
         else
             msgr_conn_unref(c);
     }
-    c->registered = 1;
     m->ops->mutex_unlock(m->lock);
     return 0;
 }
@@ -846,8 +842,6 @@ create_connect(struct msgr *m, uint8_t type, const struct msgr_addrvec *addrs,
     }
     c->target_addr = *t;
     c->target_addr.type = MSGR_ADDR_MSGR2;
-    c->is_anon = anon;
-    c->registered = 1;
     msgr_conn_ref(c); /* the table's */
     if (anon)
         msgr__conn_vec_push(&m->anon_conns, c);

@@ -69,15 +69,6 @@ msgr__conn_vec_remove(struct conn_vec *cv, struct msgr_conn *c)
     return 0;
 }
 
-int
-msgr__conn_vec_has(const struct conn_vec *cv, const struct msgr_conn *c)
-{
-    for (int i = 0; i < cv->n; i++)
-        if (cv->v[i] == c)
-            return 1;
-    return 0;
-}
-
 /* ---------------------------------------------------------------- message */
 
 /*

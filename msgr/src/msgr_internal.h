@@ -36,7 +36,6 @@ struct conn_vec {
 int msgr__conn_vec_push(struct conn_vec *cv, struct msgr_conn *c);
 /* Removes c if present; returns 1 if it was. */
 int msgr__conn_vec_remove(struct conn_vec *cv, struct msgr_conn *c);
-int msgr__conn_vec_has(const struct conn_vec *cv, const struct msgr_conn *c);
 
 /* ---------------------------------------------------------- dispatch queue */
 
@@ -92,8 +91,6 @@ struct msgr {
     int ready;
     _Atomic int stopping; /* shutdown() was called */
     int stopped_wait;     /* wait() done */
-    int has_pending_bind;
-    struct msgr_addrvec pending_bind;
 
     struct msgr_policy default_policy;
     int npolicies;
@@ -120,7 +117,6 @@ struct msgr {
      * the stack has a local listen table) */
     int nlisteners;
     struct msgr_listener *listeners[MSGR_ADDRVEC_MAX * 24];
-    struct msgr_addr listener_addr[MSGR_ADDRVEC_MAX * 24];
     int processors_started;
 
     /* connection tables, under lock */
@@ -222,9 +218,8 @@ struct msgr_conn {
     struct msgr_entity_name peer_name;
     struct msgr_addrvec ident_addrs; /* what the peer said it is */
     struct msgr_policy policy;
-    int is_loopback, is_anon, is_client;
+    int is_loopback, is_client;
     uint64_t features;
-    uint64_t peer_supported, peer_required; /* from the msgr2 banner */
     int rev1; /* -1 until the banners are exchanged */
 
     /* state, written on the worker, read anywhere */
@@ -232,7 +227,6 @@ struct msgr_conn {
     _Atomic int connected;   /* READY reached and not closed */
     _Atomic int stop_requested;
     int unregistered;        /* in deleted_conns */
-    int registered;          /* in conns or anon */
     int started;             /* worker-side init done (timers exist) */
 
     /* socket and I/O (worker only) */
@@ -286,9 +280,6 @@ void msgr__conn_start_accept(struct msgr_conn *c, struct msgr_socket *s);
 /* Stops asynchronously: posts to the worker. queue_reset: raise
  * ms_handle_reset if not closed yet. */
 void msgr__conn_stop(struct msgr_conn *c, int queue_reset);
-/* Closes right now; worker-only (or during wait() after the workers
- * drained). */
-void msgr__conn_stop_now(struct msgr_conn *c, int queue_reset);
 int msgr__conn_state(const struct msgr_conn *c);
 
 #endif
