@@ -121,15 +121,64 @@ trace_fault(struct msgr_conn *c, int err, const char *what)
         m->tracer.fault(m->tracer.arg, m, c, err, what);
 }
 
+/* Freezes c at `step`: nothing is read or written until released. */
+static void
+hold_begin(struct msgr_conn *c, int step, conn_resume_fn resume)
+{
+    c->hold.step = step;
+    c->hold.resume = resume;
+    atomic_store_explicit(&c->held_step, step, memory_order_release);
+    if (c->sock && c->io_want) {
+        c->io_want = 0;
+        c->ops->io_want(c->sock, 0);
+    }
+}
+
+/* Gives back what a hold kept that its step did not consume. */
+static void
+hold_drop(struct conn_hold *h)
+{
+    struct msgr_conn *ex = h->ex;
+    if (!ex)
+        return;
+    h->ex = NULL;
+    ex->ops->mutex_lock(ex->lock);
+    ex->replacing = 0;
+    ex->ops->mutex_unlock(ex->lock);
+    msgr_conn_unref(ex);
+}
+
+/* The socket or the session context went away: the held step never
+ * happens. */
+static void
+hold_clear(struct msgr_conn *c)
+{
+    if (!c->hold.step && !c->hold.pass)
+        return;
+    struct conn_hold h = c->hold;
+    memset(&c->hold, 0, sizeof(c->hold));
+    atomic_store_explicit(&c->held_step, 0, memory_order_release);
+    hold_drop(&h);
+}
+
 /*
  * A protocol breakpoint. Returns 0 to go on, MSGR_EINJECTED when the
  * interceptor says fail (the caller returns it, and the connection
- * faults), or 1 when it said stop (the connection is stopped here).
+ * faults), or 1 when it said stop (the connection is stopped here) or
+ * hold (`resume` finishes the step on release; NULL when the caller
+ * rewinds its read instead).
  */
 static int
-intercept(struct msgr_conn *c, int step)
+intercept_at(struct msgr_conn *c, int step, conn_resume_fn resume)
 {
     struct msgr *m = c->msgr;
+    if (c->hold.pass) {
+        /* replaying a frame read before a hold: the steps up to the one
+         * that held were answered the first time */
+        if (step == c->hold.pass)
+            c->hold.pass = 0;
+        return 0;
+    }
     if (!m->has_interceptor)
         return 0;
     switch (m->interceptor.intercept(m->interceptor.arg, c, step)) {
@@ -138,9 +187,39 @@ intercept(struct msgr_conn *c, int step)
     case MSGR_INTERCEPT_STOP:
         stop_now(c, 1);
         return 1;
+    case MSGR_INTERCEPT_HOLD:
+        hold_begin(c, step, resume);
+        return 1;
     default:
         return 0;
     }
+}
+
+/* A step followed by `then`: now, or on release when it holds. */
+static int
+at_step(struct msgr_conn *c, int step, conn_resume_fn then)
+{
+    int r = intercept_at(c, step, then);
+    return r ? r : then(c, NULL);
+}
+
+/* A step met while reading the last `n` bytes: a hold rewinds them so
+ * they are read again on release. */
+static int
+intercept_read(struct msgr_conn *c, int step, size_t n)
+{
+    int r = intercept_at(c, step, NULL);
+    if (r == 1 && c->hold.step)
+        c->roff -= n;
+    return r;
+}
+
+static int
+step_done(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)c;
+    (void)h;
+    return 0;
 }
 
 /* ---------------------------------------------------------- lifetime */
@@ -664,6 +743,8 @@ update_want(struct msgr_conn *c)
         want |= MSGR_IO_WRITE;
     if ((c->need == 0 && c->next_read == NULL) || c->paused)
         want &= ~MSGR_IO_READ;
+    if (c->hold.step)
+        want = 0;
     if (want != c->io_want) {
         c->io_want = want;
         c->ops->io_want(c->sock, want);
@@ -675,6 +756,8 @@ static void
 do_write(struct msgr_conn *c)
 {
     struct msgr_worker_perf *perf = &c->worker->perf;
+    if (c->hold.step)
+        return;
     for (;;) {
         if (!c->sock)
             return;
@@ -1091,10 +1174,18 @@ become_ready(struct msgr_conn *c, int kind, const char *cause)
     /* what was queued while connecting goes out behind the ident frame */
     fill_wq(c);
     upcall(c, kind);
-    return intercept(c, MSGR_STEP_READY);
+    return at_step(c, MSGR_STEP_READY, step_done);
 }
 
 /* --------------------------------------------------- frame handlers */
+
+static int
+auth_request_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)h;
+    send_auth_request(c);
+    return 0;
+}
 
 static int
 handle_hello(struct msgr_conn *c, const struct msgr_seg *seg)
@@ -1117,15 +1208,26 @@ handle_hello(struct msgr_conn *c, const struct msgr_seg *seg)
         c->peer_type = h.entity_type;
         msgr_learned_addr(m, &h.peer_addr);
         set_state(c, MSGR_CONN_AUTH_CONNECTING, "hello");
-        if ((e = intercept(c, MSGR_STEP_SEND_AUTH_REQUEST)) != 0)
-            return e;
-        send_auth_request(c);
-        return 0;
+        return at_step(c, MSGR_STEP_SEND_AUTH_REQUEST, auth_request_step);
     }
     c->peer_type = h.entity_type;
     c->policy = *msgr__get_policy(m, c->peer_type);
     msgr_learned_addr(m, &h.peer_addr);
     set_state(c, MSGR_CONN_AUTH_ACCEPTING, "hello");
+    return 0;
+}
+
+static int
+auth_done_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)h;
+    struct msgr_auth_done d = {.global_id = 0, .con_mode = MSGR_CON_MODE_CRC};
+    struct msgr_wbuf w;
+    struct out_frame *f = ctrl_begin(c, &w);
+    msgr_auth_done_encode(&w, &d);
+    ctrl_send(c, f, &w, MSGR_TAG_AUTH_DONE);
+    set_state(c, MSGR_CONN_AUTH_ACCEPTING_SIGN, "auth done");
+    send_auth_signature(c);
     return 0;
 }
 
@@ -1155,16 +1257,8 @@ handle_auth_request(struct msgr_conn *c, const struct msgr_seg *seg)
         ctrl_send(c, f, &w, MSGR_TAG_AUTH_BAD_METHOD);
         return 0;
     }
-    if ((e = intercept(c, MSGR_STEP_HANDLE_AUTH_REQUEST_ACCEPTING_SIGN)) != 0)
-        return e;
-    struct msgr_auth_done d = {.global_id = 0, .con_mode = MSGR_CON_MODE_CRC};
-    struct msgr_wbuf w;
-    struct out_frame *f = ctrl_begin(c, &w);
-    msgr_auth_done_encode(&w, &d);
-    ctrl_send(c, f, &w, MSGR_TAG_AUTH_DONE);
-    set_state(c, MSGR_CONN_AUTH_ACCEPTING_SIGN, "auth done");
-    send_auth_signature(c);
-    return 0;
+    return at_step(c, MSGR_STEP_HANDLE_AUTH_REQUEST_ACCEPTING_SIGN,
+                   auth_done_step);
 }
 
 static int
@@ -1191,6 +1285,22 @@ handle_auth_done(struct msgr_conn *c, const struct msgr_seg *seg)
 }
 
 static int
+client_ident_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)h;
+    send_client_ident(c);
+    return 0;
+}
+
+static int
+reconnect_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)h;
+    send_reconnect(c);
+    return 0;
+}
+
+static int
 handle_client_signature(struct msgr_conn *c, const struct msgr_seg *seg)
 {
     int e = check_signature(seg);
@@ -1198,16 +1308,10 @@ handle_client_signature(struct msgr_conn *c, const struct msgr_seg *seg)
         return e;
     if (c->server_cookie == 0) {
         set_state(c, MSGR_CONN_SESSION_CONNECTING, "signature");
-        if ((e = intercept(c, MSGR_STEP_SEND_CLIENT_IDENTITY)) != 0)
-            return e;
-        send_client_ident(c);
-    } else {
-        set_state(c, MSGR_CONN_SESSION_RECONNECTING, "signature");
-        if ((e = intercept(c, MSGR_STEP_SEND_RECONNECT)) != 0)
-            return e;
-        send_reconnect(c);
+        return at_step(c, MSGR_STEP_SEND_CLIENT_IDENTITY, client_ident_step);
     }
-    return 0;
+    set_state(c, MSGR_CONN_SESSION_RECONNECTING, "signature");
+    return at_step(c, MSGR_STEP_SEND_RECONNECT, reconnect_step);
 }
 
 static void
@@ -1422,6 +1526,22 @@ handle_existing(struct msgr_conn *c, struct msgr_conn *ex,
     return EX_REUSE;
 }
 
+/* A new session on c: SERVER_IDENT, then into the table, then READY. */
+static int
+server_ident_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)h;
+    c->in_seq = 0;
+    c->out_seq = 0;
+    send_server_ident(c);
+    if (msgr__accept_conn(c->msgr, c) < 0) {
+        /* the replaced connection has not left the table yet: let the
+         * peer retry */
+        return MSGR_ESTATE;
+    }
+    return become_ready(c, DQ_ACCEPT, "server ident sent");
+}
+
 static int
 handle_client_ident(struct msgr_conn *c, const struct msgr_seg *seg)
 {
@@ -1491,17 +1611,7 @@ handle_client_ident(struct msgr_conn *c, const struct msgr_seg *seg)
             msgr_conn_unref(ex);
         }
     }
-    if ((e = intercept(c, MSGR_STEP_SEND_SERVER_IDENTITY)) != 0)
-        return e;
-    c->in_seq = 0;
-    c->out_seq = 0;
-    send_server_ident(c);
-    if (msgr__accept_conn(m, c) < 0) {
-        /* the replaced connection has not left the table yet: let the
-         * peer retry */
-        return MSGR_ESTATE;
-    }
-    return become_ready(c, DQ_ACCEPT, "server ident sent");
+    return at_step(c, MSGR_STEP_SEND_SERVER_IDENTITY, server_ident_step);
 }
 
 static int
@@ -1591,6 +1701,27 @@ send_session_reset(struct msgr_conn *c, int full)
  * connection ends quietly: it was never visible to the application.
  */
 static int
+retry_global_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    send_u64_frame(c, MSGR_TAG_SESSION_RETRY_GLOBAL, h->arg);
+    return 0;
+}
+
+/* The session resumes in ex: c's socket moves there (h->ex carries the
+ * lookup's reference, which moves into the task). */
+static int
+reconnect_ok_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    struct reuse_task *t = msgr__calloc(1, sizeof(*t));
+    MSGR_ASSERT(t != NULL);
+    t->ex = h->ex;
+    t->msg_seq = h->arg;
+    h->ex = NULL;
+    hand_over(c, t);
+    return 1;
+}
+
+static int
 handle_session_reconnect(struct msgr_conn *c, const struct msgr_seg *seg)
 {
     struct msgr *m = c->msgr;
@@ -1662,7 +1793,10 @@ handle_session_reconnect(struct msgr_conn *c, const struct msgr_seg *seg)
         send_u64_frame(c, MSGR_TAG_SESSION_RETRY, v);
         break;
     case RETRY_GLOBAL:
-        if ((e = intercept(c, MSGR_STEP_SESSION_RETRY)) != 0) {
+        e = intercept_at(c, MSGR_STEP_SESSION_RETRY, retry_global_step);
+        if (e == 1 && c->hold.step)
+            c->hold.arg = v;
+        if (e) {
             msgr_conn_unref(ex);
             return e;
         }
@@ -1675,19 +1809,19 @@ handle_session_reconnect(struct msgr_conn *c, const struct msgr_seg *seg)
         break;
     }
     case REUSE: {
-        if ((e = intercept(c, MSGR_STEP_SEND_RECONNECT_OK)) != 0) {
-            c->ops->mutex_lock(ex->lock);
-            ex->replacing = 0;
-            c->ops->mutex_unlock(ex->lock);
-            msgr_conn_unref(ex);
+        struct conn_hold h = {.ex = ex, .arg = r.msg_seq};
+        e = intercept_at(c, MSGR_STEP_SEND_RECONNECT_OK, reconnect_ok_step);
+        if (e == 1 && c->hold.step) {
+            /* ex stays marked replacing while c waits */
+            c->hold.ex = ex;
+            c->hold.arg = r.msg_seq;
+            return 1;
+        }
+        if (e) {
+            hold_drop(&h);
             return e;
         }
-        struct reuse_task *t = msgr__calloc(1, sizeof(*t));
-        MSGR_ASSERT(t != NULL);
-        t->ex = ex; /* the lookup's reference moves into the task */
-        t->msg_seq = r.msg_seq;
-        hand_over(c, t);
-        return 1;
+        return reconnect_ok_step(c, &h);
     }
     }
     msgr_conn_unref(ex);
@@ -1700,7 +1834,9 @@ handle_message(struct msgr_conn *c, const struct msgr_seg *segs)
 {
     struct msgr *m = c->msgr;
     struct msgr_header2 h;
-    int e = intercept(c, MSGR_STEP_HANDLE_MESSAGE);
+    size_t frame_len =
+        MSGR_PREAMBLE_LEN + msgr_frame_body_len(&c->pre, c->rev1 > 0);
+    int e = intercept_read(c, MSGR_STEP_HANDLE_MESSAGE, frame_len);
     if (e)
         return e;
     e = msgr_header2_decode(segs[0].base, segs[0].len, &h);
@@ -1754,7 +1890,8 @@ handle_message(struct msgr_conn *c, const struct msgr_seg *segs)
     msg->recv_stamp = now(c);
     /* before the message counts as received: a fault here makes the
      * peer send it again on the next session */
-    if ((e = intercept(c, MSGR_STEP_READ_MESSAGE_COMPLETE)) != 0) {
+    if ((e = intercept_read(c, MSGR_STEP_READ_MESSAGE_COMPLETE, frame_len)) !=
+        0) {
         msgr_msg_unref(msg);
         return e;
     }
@@ -1808,8 +1945,10 @@ static int
 handle_frame(struct msgr_conn *c, uint8_t tag, const struct msgr_seg *segs)
 {
     int s = msgr__conn_state(c);
-    trace_frame(c, 0, tag, MSGR_PREAMBLE_LEN + msgr_frame_body_len(&c->pre,
-                                                                    c->rev1 > 0));
+    if (!c->hold.pass) /* a replay after a hold was traced the first time */
+        trace_frame(c, 0, tag,
+                    MSGR_PREAMBLE_LEN +
+                        msgr_frame_body_len(&c->pre, c->rev1 > 0));
     switch (s) {
     case MSGR_CONN_HELLO_CONNECTING:
     case MSGR_CONN_HELLO_ACCEPTING:
@@ -1928,30 +2067,11 @@ read_preamble(struct msgr_conn *c, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* The peer's banner was read: say HELLO. */
 static int
-read_banner(struct msgr_conn *c, const uint8_t *p, size_t n)
+hello_step(struct msgr_conn *c, struct conn_hold *h)
 {
-    (void)n;
-    uint64_t supported, required;
-    int e = msgr_banner_decode(p, &supported, &required);
-    if (e < 0)
-        return e;
-    uint64_t ours = c->msgr->cfg.force_rev0 ? 0 : MSGR2_FEATURE_REVISION_1;
-    if (required & ~ours) {
-        msgr__log(c->msgr, MSGR_LOG_WARN,
-                  "conn %llu: peer requires msgr2 features 0x%llx we lack",
-                  (unsigned long long)c->id, (unsigned long long)required);
-        stop_now(c, 1);
-        return 1;
-    }
-    /* both sides must speak 2.1, else both fall back to 2.0 */
-    c->rev1 = (supported & ours & MSGR2_FEATURE_REVISION_1) ? 1 : 0;
-    expect_frame(c);
-    e = intercept(c, c->is_client
-                         ? MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD_HELLO_CONNECTING
-                         : MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD);
-    if (e)
-        return e;
+    (void)h;
     if (c->is_client) {
         set_state(c, MSGR_CONN_HELLO_CONNECTING, "banner");
         send_hello(c, &c->target_addr);
@@ -1968,7 +2088,56 @@ read_banner(struct msgr_conn *c, const uint8_t *p, size_t n)
     return 0;
 }
 
+static int
+read_banner(struct msgr_conn *c, const uint8_t *p, size_t n)
+{
+    uint64_t supported, required;
+    int e = intercept_read(c, c->is_client
+                                  ? MSGR_STEP_HANDLE_PEER_BANNER_BANNER_CONNECTING
+                                  : MSGR_STEP_HANDLE_PEER_BANNER,
+                           n);
+    if (e)
+        return e;
+    e = msgr_banner_decode(p, &supported, &required);
+    if (e < 0)
+        return e;
+    uint64_t ours = c->msgr->cfg.force_rev0 ? 0 : MSGR2_FEATURE_REVISION_1;
+    if (required & ~ours) {
+        msgr__log(c->msgr, MSGR_LOG_WARN,
+                  "conn %llu: peer requires msgr2 features 0x%llx we lack",
+                  (unsigned long long)c->id, (unsigned long long)required);
+        stop_now(c, 1);
+        return 1;
+    }
+    /* both sides must speak 2.1, else both fall back to 2.0 */
+    c->rev1 = (supported & ours & MSGR2_FEATURE_REVISION_1) ? 1 : 0;
+    expect_frame(c);
+    return at_step(c,
+                   c->is_client
+                       ? MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD_HELLO_CONNECTING
+                       : MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD,
+                   hello_step);
+}
+
 /* ------------------------------------------------------------- socket */
+
+static int
+client_banner_send_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)h;
+    send_banner(c);
+    expect(c, MSGR_BANNER_LEN, read_banner);
+    update_want(c);
+    return 0;
+}
+
+static int
+client_banner_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)h;
+    return at_step(c, MSGR_STEP_BANNER_EXCHANGE_BANNER_CONNECTING,
+                   client_banner_send_step);
+}
 
 static void
 connected(struct msgr_conn *c)
@@ -1981,14 +2150,9 @@ connected(struct msgr_conn *c)
         return;
     }
     set_state(c, MSGR_CONN_BANNER_CONNECTING, "tcp connected");
-    r = intercept(c, MSGR_STEP_START_CLIENT_BANNER_EXCHANGE);
+    r = at_step(c, MSGR_STEP_START_CLIENT_BANNER_EXCHANGE, client_banner_step);
     if (r < 0)
         fault(c, r, "breakpoint");
-    if (r)
-        return;
-    send_banner(c);
-    expect(c, MSGR_BANNER_LEN, read_banner);
-    update_want(c);
 }
 
 static void
@@ -2020,6 +2184,7 @@ attach_socket(struct msgr_conn *c, struct msgr_socket *s, unsigned want)
 static void
 close_socket(struct msgr_conn *c, int abortive)
 {
+    hold_clear(c);
     if (!c->sock)
         return;
     c->ops->close(c->sock, abortive);
@@ -2187,6 +2352,24 @@ struct accept_task {
     struct msgr_socket *s;
 };
 
+static int
+server_banner_send_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)h;
+    send_banner(c);
+    set_state(c, MSGR_CONN_BANNER_ACCEPTING, "banner sent");
+    expect(c, MSGR_BANNER_LEN, read_banner);
+    do_write(c);
+    return 0;
+}
+
+static int
+server_banner_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)h;
+    return at_step(c, MSGR_STEP_BANNER_EXCHANGE, server_banner_send_step);
+}
+
 static void
 start_accept_cb(void *arg)
 {
@@ -2198,18 +2381,12 @@ start_accept_cb(void *arg)
     } else {
         set_state(c, MSGR_CONN_START_ACCEPT, "accepted");
         attach_socket(c, t->s, MSGR_IO_READ);
-        int r = intercept(c, MSGR_STEP_START_SERVER_BANNER_EXCHANGE);
+        arm_ready_timeout(c);
+        int r = at_step(c, MSGR_STEP_START_SERVER_BANNER_EXCHANGE,
+                        server_banner_step);
         if (r < 0)
             fault(c, r, "breakpoint");
-        if (r)
-            goto out;
-        send_banner(c);
-        set_state(c, MSGR_CONN_BANNER_ACCEPTING, "banner sent");
-        expect(c, MSGR_BANNER_LEN, read_banner);
-        arm_ready_timeout(c);
-        do_write(c);
     }
-out:
     msgr__free(t);
     msgr_conn_unref(c);
 }
@@ -2354,6 +2531,73 @@ msgr_conn_send_keepalive(struct msgr_conn *c)
     c->keepalive_pending = 1;
     c->ops->mutex_unlock(c->lock);
     wake(c);
+}
+
+struct release_task {
+    struct msgr_conn *c;
+    int action;
+};
+
+/* On the worker: the held step goes on, or fails, or stops. */
+static void
+release_cb(void *arg)
+{
+    struct release_task *t = arg;
+    struct msgr_conn *c = t->c;
+    if (c->hold.step) {
+        struct conn_hold h = c->hold;
+        memset(&c->hold, 0, sizeof(c->hold));
+        atomic_store_explicit(&c->held_step, 0, memory_order_release);
+        if (t->action == MSGR_INTERCEPT_FAIL) {
+            hold_drop(&h);
+            fault(c, MSGR_EINJECTED, "breakpoint released with fail");
+        } else if (t->action == MSGR_INTERCEPT_STOP) {
+            hold_drop(&h);
+            stop_now(c, 1);
+        } else {
+            int r = 0;
+            if (h.resume)
+                r = h.resume(c, &h);
+            else
+                c->hold.pass = h.step; /* replay the rewound read */
+            hold_drop(&h);
+            if (r < 0) {
+                fault(c, r, "protocol");
+            } else if (r == 0 && c->sock && !c->hold.step) {
+                update_want(c);
+                do_read(c);
+                do_write(c);
+            }
+        }
+    }
+    msgr__free(t);
+    msgr_conn_unref(c);
+}
+
+int
+msgr_conn_release(struct msgr_conn *c, int action)
+{
+    if (action != MSGR_INTERCEPT_CONTINUE && action != MSGR_INTERCEPT_FAIL &&
+        action != MSGR_INTERCEPT_STOP)
+        return -EINVAL;
+    struct release_task *t = msgr__alloc(sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->c = c;
+    t->action = action;
+    msgr_conn_ref(c);
+    int e = c->ops->post(c->worker, release_cb, t);
+    if (e != 0) {
+        msgr_conn_unref(c);
+        msgr__free(t);
+    }
+    return e;
+}
+
+int
+msgr_conn_held_step(struct msgr_conn *c)
+{
+    return atomic_load_explicit(&c->held_step, memory_order_acquire);
 }
 
 void

@@ -201,6 +201,22 @@ struct out_frame {
 };
 
 typedef int (*conn_read_fn)(struct msgr_conn *c, const uint8_t *p, size_t n);
+struct conn_hold;
+typedef int (*conn_resume_fn)(struct msgr_conn *c, struct conn_hold *h);
+
+/*
+ * A breakpoint holding a connection (worker only). Steps that come before
+ * a frame is sent keep the rest of their work as `resume`; steps met while
+ * reading rewind the read cursor instead and replay the frame on release,
+ * with `pass` letting the replay through the steps it already passed.
+ */
+struct conn_hold {
+    int step;                /* 0: not held */
+    int pass;                /* replaying: intercepts up to this step go on */
+    conn_resume_fn resume;   /* NULL: a replayed read */
+    struct msgr_conn *ex;    /* SEND_RECONNECT_OK: the session to resume */
+    uint64_t arg;            /* the step's saved value (a seq) */
+};
 
 struct msgr_conn {
     struct msgr *msgr;
@@ -242,6 +258,8 @@ struct msgr_conn {
     int wq_nframes;
     unsigned io_want;
     int paused;         /* reading stopped by the dispatch throttle */
+    struct conn_hold hold;
+    _Atomic int held_step; /* hold.step, for other threads */
 
     /* session (worker only) */
     uint64_t out_seq, in_seq, ack_left;

@@ -168,8 +168,12 @@ struct msgr_tracer {
 enum msgr_step {
     MSGR_STEP_START_CLIENT_BANNER_EXCHANGE = 1,
     MSGR_STEP_START_SERVER_BANNER_EXCHANGE = 2,
-    MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD = 7,               /* server */
-    MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD_HELLO_CONNECTING = 8, /* client */
+    MSGR_STEP_BANNER_EXCHANGE_BANNER_CONNECTING = 3, /* client, own banner */
+    MSGR_STEP_BANNER_EXCHANGE = 4,                   /* server, own banner */
+    MSGR_STEP_HANDLE_PEER_BANNER_BANNER_CONNECTING = 5, /* client, peer's */
+    MSGR_STEP_HANDLE_PEER_BANNER = 6,                   /* server, peer's */
+    MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD_HELLO_CONNECTING = 7, /* client */
+    MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD = 8,                  /* server */
     MSGR_STEP_SEND_AUTH_REQUEST = 9,
     MSGR_STEP_HANDLE_AUTH_REQUEST_ACCEPTING_SIGN = 10,
     MSGR_STEP_SEND_CLIENT_IDENTITY = 11,
@@ -186,6 +190,14 @@ enum msgr_intercept_action {
     MSGR_INTERCEPT_CONTINUE = 0,
     MSGR_INTERCEPT_FAIL = 1, /* the connection faults (MSGR_EINJECTED) */
     MSGR_INTERCEPT_STOP = 2, /* the connection stops, reset upcall */
+    /*
+     * The connection freezes at the step (no reading, no writing) until
+     * msgr_conn_release(). Ceph's breakpoints block the whole worker
+     * thread; here only that connection waits, which the simulator can
+     * do too. A fault, a stop or a reuse of the connection by a newer
+     * socket ends the hold (the step then never happens).
+     */
+    MSGR_INTERCEPT_HOLD = 3,
 };
 
 struct msgr_interceptor {
@@ -238,6 +250,14 @@ void msgr_set_default_policy(struct msgr *m, const struct msgr_policy *p);
 void msgr_set_tracer(struct msgr *m, const struct msgr_tracer *t);
 /* May be NULL. Set before start(). */
 void msgr_set_interceptor(struct msgr *m, const struct msgr_interceptor *i);
+/*
+ * Lets a connection held at a breakpoint go on with `action` (CONTINUE,
+ * FAIL or STOP). Thread-safe; takes effect on the connection's worker.
+ * Does nothing when the connection is no longer held by then.
+ */
+int msgr_conn_release(struct msgr_conn *c, int action);
+/* The step a connection is held at, 0 when it is not held. */
+int msgr_conn_held_step(struct msgr_conn *c);
 /* Adds a dispatcher (copied); the first one makes the messenger ready(). */
 int msgr_add_dispatcher(struct msgr *m, const struct msgr_dispatcher *d);
 
