@@ -1,0 +1,1174 @@
+/*
+ * The scenario runner on the simulated stack: builds the world from a
+ * plan, then alternates between letting the simulator run and running the
+ * plan's items at their virtual times. Items run outside simulator events
+ * (the scheduler is not re-entrant, and shutdown drains it), so a trigger
+ * fired inside a messenger callback only queues its action; the loop stops
+ * the simulator at that moment and runs it.
+ */
+#include "run_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RN_CHECK_NS (10 * SCN_NS_PER_MS) /* quiescence is checked this often */
+#define RN_BASE_PORT 6800
+
+static void *
+xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n ? n : 1, sz);
+    if (!p) {
+        fprintf(stderr, "msgrsim: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+void
+rn_internal(struct rn *r, const char *fmt, ...)
+{
+    if (r->internal_error)
+        return;
+    r->internal_error = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->internal_what, sizeof(r->internal_what), fmt, ap);
+    va_end(ap);
+}
+
+struct rn_pair *
+rn_pair(struct rn *r, uint32_t a, uint32_t b)
+{
+    struct rn_pair **pp = &r->pairs[(size_t)a * r->n + b];
+    if (!*pp)
+        *pp = xcalloc(1, sizeof(**pp));
+    return *pp;
+}
+
+/* ------------------------------------------------------------- agenda */
+
+static int
+item_before(const struct rn_item *x, const struct rn_item *y)
+{
+    return x->t < y->t || (x->t == y->t && x->seq < y->seq);
+}
+
+void
+rn_push(struct rn *r, uint64_t t, enum rn_item_kind kind, uint32_t idx,
+        const struct scn_action *act, uint32_t line)
+{
+    if (r->nagenda == r->capagenda) {
+        r->capagenda = r->capagenda ? r->capagenda * 2 : 64;
+        r->agenda = realloc(r->agenda, r->capagenda * sizeof(*r->agenda));
+        if (!r->agenda)
+            abort();
+    }
+    struct rn_item it = {.t = t, .seq = r->next_seq++, .kind = kind,
+                         .idx = idx, .act = act, .line = line};
+    uint32_t i = r->nagenda++;
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (!item_before(&it, &r->agenda[parent]))
+            break;
+        r->agenda[i] = r->agenda[parent];
+        i = parent;
+    }
+    r->agenda[i] = it;
+}
+
+static struct rn_item
+pop_item(struct rn *r)
+{
+    struct rn_item top = r->agenda[0];
+    struct rn_item last = r->agenda[--r->nagenda];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t l = 2 * i + 1, s = i;
+        const struct rn_item *best = &last;
+        if (l < r->nagenda && item_before(&r->agenda[l], best)) {
+            s = l;
+            best = &r->agenda[l];
+        }
+        if (l + 1 < r->nagenda && item_before(&r->agenda[l + 1], best))
+            s = l + 1;
+        if (s == i)
+            break;
+        r->agenda[i] = r->agenda[s];
+        i = s;
+    }
+    if (r->nagenda)
+        r->agenda[i] = last;
+    return top;
+}
+
+/* ------------------------------------------------------------- nodes */
+
+static uint32_t
+node_ipv4(uint32_t idx)
+{
+    /* 10.0.x.y with y in 1..200: never .0 or .255 */
+    return 0x0a000000u | ((idx / 200u) << 8) | (idx % 200u + 1u);
+}
+
+int
+rn_node_of_addr(struct rn *r, const struct msgr_addrvec *v)
+{
+    for (uint32_t i = 0; i < v->n; i++) {
+        const struct msgr_addr *a = &v->v[i];
+        if (a->family != MSGR_AF_INET)
+            continue;
+        uint32_t ip = (uint32_t)a->ip[0] << 24 | (uint32_t)a->ip[1] << 16 |
+                      (uint32_t)a->ip[2] << 8 | a->ip[3];
+        for (uint32_t k = 0; k < r->n; k++)
+            if (node_ipv4(k) == ip)
+                return (int)k;
+    }
+    return -1;
+}
+
+static uint64_t
+now_of(void *arg)
+{
+    return sim_now(arg);
+}
+
+static int
+map_state(const char *to)
+{
+    if (!strcmp(to, "READY"))
+        return SCN_STATE_OPEN;
+    if (!strcmp(to, "STANDBY"))
+        return SCN_STATE_STANDBY;
+    if (!strcmp(to, "CLOSED"))
+        return SCN_STATE_CLOSED;
+    return SCN_STATE_CONNECTING;
+}
+
+static void fire_triggers_state(struct rn *r, struct rn_node *nd,
+                                struct rn_conn *rc);
+static void fire_triggers_dispatch(struct rn *r, struct rn_node *nd, int ev,
+                                   int peer);
+
+/* The record of a connection, created the first time the tracer sees it. */
+static struct rn_conn *
+conn_rec(struct rn_node *nd, struct msgr_conn *c)
+{
+    if (!c || msgr_conn_is_loopback(c))
+        return NULL;
+    struct rn_conn *rc = msgr_conn_get_priv(c);
+    if (rc)
+        return rc;
+    rc = xcalloc(1, sizeof(*rc));
+    rc->node = nd;
+    rc->c = c;
+    msgr_conn_ref(c);
+    rc->peer = -1;
+    rc->state = SCN_STATE_CONNECTING;
+    if (nd->nconns == nd->capconns) {
+        nd->capconns = nd->capconns ? nd->capconns * 2 : 8;
+        nd->conns = realloc(nd->conns, nd->capconns * sizeof(*nd->conns));
+        if (!nd->conns)
+            abort();
+    }
+    rc->order = nd->nconns;
+    nd->conns[nd->nconns++] = rc;
+    msgr_conn_set_priv(c, rc);
+    return rc;
+}
+
+/* Learns which node the connection goes to, as soon as it can tell. */
+static void
+conn_peer(struct rn *r, struct rn_conn *rc)
+{
+    if (rc->peer >= 0)
+        return;
+    struct msgr_addrvec v;
+    msgr_conn_peer_addrs(rc->c, &v);
+    int k = rn_node_of_addr(r, &v);
+    if (k < 0) {
+        msgr_conn_peer_ident_addrs(rc->c, &v);
+        k = rn_node_of_addr(r, &v);
+    }
+    if (k < 0 || (uint32_t)k == rc->node->idx)
+        return;
+    rc->peer = k;
+    struct rn_pair *pr = rn_pair(r, rc->node->idx, (uint32_t)k);
+    if (!pr->cur || pr->cur->closed || rc->order > pr->cur->order)
+        pr->cur = rc;
+}
+
+static void
+tr_state(void *arg, struct msgr *m, struct msgr_conn *c, const char *from,
+         const char *to, const char *cause)
+{
+    struct rn_node *nd = arg;
+    struct rn *r = nd->r;
+    nd->fp.state(nd->fp.arg, m, c, from, to, cause);
+    struct rn_conn *rc = conn_rec(nd, c);
+    if (rc) {
+        int s = map_state(to);
+        conn_peer(r, rc);
+        int was = rc->state;
+        rc->state = s;
+        if (s == SCN_STATE_OPEN) {
+            rc->ever_ready = true;
+            if (rc->peer >= 0) {
+                struct rn_pair *pr = rn_pair(r, nd->idx, (uint32_t)rc->peer);
+                pr->ready_entries++;
+                pr->cur = rc;
+            }
+        }
+        if (s == SCN_STATE_CLOSED && !rc->closed) {
+            rc->closed = true;
+            rn_conn_closed(r, rc);
+        }
+        if (s != was)
+            fire_triggers_state(r, nd, rc);
+    }
+    if (nd->has_chain && nd->chain.state)
+        nd->chain.state(nd->chain.arg, m, c, from, to, cause);
+}
+
+static void
+tr_frame(void *arg, struct msgr *m, struct msgr_conn *c, int dir,
+         unsigned tag, uint64_t bytes)
+{
+    struct rn_node *nd = arg;
+    nd->fp.frame(nd->fp.arg, m, c, dir, tag, bytes);
+    struct rn_conn *rc = conn_rec(nd, c);
+    if (rc) {
+        conn_peer(nd->r, rc);
+        if (rc->peer >= 0 && tag < RN_NTAGS)
+            rn_pair(nd->r, nd->idx, (uint32_t)rc->peer)->frames[dir ? 1 : 0]
+                                                              [tag]++;
+    }
+    if (nd->has_chain && nd->chain.frame)
+        nd->chain.frame(nd->chain.arg, m, c, dir, tag, bytes);
+}
+
+static void
+tr_msg(void *arg, struct msgr *m, struct msgr_conn *c,
+       const struct msgr_msg *msg, int fate)
+{
+    struct rn_node *nd = arg;
+    nd->fp.msg(nd->fp.arg, m, c, msg, fate);
+    struct rn_conn *rc = conn_rec(nd, c);
+    if (rc)
+        conn_peer(nd->r, rc);
+    rn_on_msg_fate(nd->r, nd, rc, msg, fate);
+    if (nd->has_chain && nd->chain.msg)
+        nd->chain.msg(nd->chain.arg, m, c, msg, fate);
+}
+
+static void
+tr_fault(void *arg, struct msgr *m, struct msgr_conn *c, int err,
+         const char *what)
+{
+    struct rn_node *nd = arg;
+    nd->fp.fault(nd->fp.arg, m, c, err, what);
+    if (nd->has_chain && nd->chain.fault)
+        nd->chain.fault(nd->chain.arg, m, c, err, what);
+}
+
+static void
+dispatch_event(struct rn_node *nd, struct msgr_conn *c, int ev)
+{
+    struct rn *r = nd->r;
+    struct rn_conn *rc = conn_rec(nd, c);
+    int peer = -1;
+    if (rc) {
+        conn_peer(r, rc);
+        peer = rc->peer;
+        if (ev == SCN_EV_CONNECT || ev == SCN_EV_ACCEPT)
+            rc->announced = true;
+    }
+    nd->ev_total[ev]++;
+    if (peer >= 0) {
+        struct rn_pair *pr = rn_pair(r, nd->idx, (uint32_t)peer);
+        pr->ev[ev]++;
+        if (ev == SCN_EV_RESET || ev == SCN_EV_REMOTE_RESET)
+            pr->resets++;
+    }
+    fire_triggers_dispatch(r, nd, ev, peer);
+}
+
+static int
+d_dispatch(void *arg, struct msgr_msg *m)
+{
+    struct rn_node *nd = arg;
+    rn_on_delivered(nd->r, nd, m);
+    msgr_msg_unref(m);
+    return 1;
+}
+
+static void
+d_connect(void *arg, struct msgr_conn *c)
+{
+    dispatch_event(arg, c, SCN_EV_CONNECT);
+}
+
+static void
+d_accept(void *arg, struct msgr_conn *c)
+{
+    dispatch_event(arg, c, SCN_EV_ACCEPT);
+}
+
+static int
+d_reset(void *arg, struct msgr_conn *c)
+{
+    dispatch_event(arg, c, SCN_EV_RESET);
+    return 1;
+}
+
+static void
+d_remote_reset(void *arg, struct msgr_conn *c)
+{
+    dispatch_event(arg, c, SCN_EV_REMOTE_RESET);
+}
+
+static void
+d_refused(void *arg, struct msgr_conn *c)
+{
+    dispatch_event(arg, c, SCN_EV_REFUSED);
+}
+
+/* The value of `config KEY` for node i (the last statement wins). */
+static bool
+config_of(struct rn *r, uint32_t i, enum scn_config_key key, uint64_t *out)
+{
+    bool found = false;
+    for (uint32_t k = 0; k < r->p->n_configs; k++) {
+        const struct scn_config *c = &r->p->configs[k];
+        if (c->key != key)
+            continue;
+        for (uint32_t j = 0; j < c->nodes.n; j++)
+            if (c->nodes.idx[j] == i) {
+                *out = c->value;
+                found = true;
+            }
+    }
+    return found;
+}
+
+static void
+node_free_conns(struct rn_node *nd)
+{
+    for (uint32_t i = 0; i < nd->nconns; i++) {
+        struct rn_conn *rc = nd->conns[i];
+        msgr_conn_set_priv(rc->c, NULL);
+        msgr_conn_unref(rc->c);
+        free(rc->pending);
+        free(rc);
+    }
+    free(nd->conns);
+    nd->conns = NULL;
+    nd->nconns = nd->capconns = 0;
+}
+
+/* Creates, binds and starts node i's messenger (a new incarnation). */
+static int
+node_start(struct rn *r, uint32_t i)
+{
+    struct rn_node *nd = &r->nodes[i];
+    const struct scn_plan *p = r->p;
+    int err = 0;
+    if (nd->started)
+        return 0;
+    if (nd->host_dead) {
+        sim_host_revive(r->w, nd->host);
+        nd->host_dead = false;
+    }
+    uint32_t workers = nd->decl->workers ? nd->decl->workers
+                                         : (p->workers ? p->workers : 1);
+    uint64_t v = 0;
+    struct sim_stack_config sc = {.nworkers = (int)workers};
+    if (config_of(r, i, SCN_CONFIG_INJECT_INTERNAL_DELAYS, &v))
+        sc.post_delay_ns = v;
+    nd->sim_st = sim_stack_new(r->w, nd->host, &sc, &err);
+    if (!nd->sim_st) {
+        rn_internal(r, "%s: cannot create its stack: %s", nd->decl->name,
+                    strerror(-err));
+        return err;
+    }
+    nd->st = nd->sim_st;
+    if (config_of(r, i, SCN_CONFIG_INJECT_SOCKET_FAILURES, &v) && v) {
+        struct msgr_fault_config fc;
+        memset(&fc, 0, sizeof(fc));
+        fc.socket_failures = (uint32_t)v;
+        nd->st = msgr_fault_stack_new(nd->sim_st, &fc, &err);
+        if (!nd->st) {
+            rn_internal(r, "%s: cannot create the fault layer: %s",
+                        nd->decl->name, strerror(-err));
+            return err;
+        }
+    }
+    struct msgr_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.name.type = nd->decl->type;
+    cfg.name.num = nd->decl->num >= 0 ? nd->decl->num : (int64_t)i;
+    cfg.nonce = nd->nonce;
+    cfg.stack = nd->st;
+    if (config_of(r, i, SCN_CONFIG_INITIAL_BACKOFF, &v))
+        cfg.initial_backoff_ns = v;
+    if (config_of(r, i, SCN_CONFIG_MAX_BACKOFF, &v))
+        cfg.max_backoff_ns = v;
+    if (config_of(r, i, SCN_CONFIG_CONNECTION_IDLE_TIMEOUT, &v))
+        cfg.idle_timeout_ns = v;
+    if (config_of(r, i, SCN_CONFIG_CONNECTION_READY_TIMEOUT, &v))
+        cfg.ready_timeout_ns = v;
+    if (config_of(r, i, SCN_CONFIG_DISPATCH_THROTTLE_BYTES, &v))
+        cfg.dispatch_throttle_bytes = v;
+    if (config_of(r, i, SCN_CONFIG_KEEPALIVE_INTERVAL, &v))
+        cfg.keepalive_interval_ns = v;
+    cfg.bind_retry_delay_ns = 1 * SCN_NS_PER_MS;
+    nd->m = msgr_create(&cfg, &err);
+    if (!nd->m) {
+        rn_internal(r, "%s: msgr_create failed: %s", nd->decl->name,
+                    msgr_strerror(err));
+        return err;
+    }
+    msgr_set_log(nd->m, MSGR_LOG_ERR, NULL, NULL);
+    uint64_t tb = 0, tm = 0;
+    bool has_tb = config_of(r, i, SCN_CONFIG_THROTTLE_BYTES, &tb);
+    bool has_tm = config_of(r, i, SCN_CONFIG_THROTTLE_MESSAGES, &tm);
+    struct msgr_policy pol = msgr_policy_make(nd->decl->policy, 0);
+    if (has_tb)
+        pol.throttle_bytes = tb;
+    if (has_tm)
+        pol.throttle_msgs = tm;
+    msgr_set_default_policy(nd->m, &pol);
+    for (uint32_t k = 0; k < p->n_policies; k++) {
+        const struct scn_policy_override *po = &p->policies[k];
+        bool mine = false;
+        for (uint32_t j = 0; j < po->nodes.n; j++)
+            mine |= po->nodes.idx[j] == i;
+        if (!mine)
+            continue;
+        for (uint32_t t = 0; t < 32; t++)
+            if (po->peer_types & (1u << t)) {
+                struct msgr_policy pp = msgr_policy_make(po->policy, 0);
+                if (has_tb)
+                    pp.throttle_bytes = tb;
+                if (has_tm)
+                    pp.throttle_msgs = tm;
+                msgr_set_policy(nd->m, (uint8_t)t, &pp);
+            }
+    }
+    /* tracers: fingerprint, then the runner's (chaining the observer's) */
+    struct msgr_tracer mine = {.arg = nd,
+                               .state = tr_state,
+                               .frame = tr_frame,
+                               .msg = tr_msg,
+                               .fault = tr_fault};
+    sim_fp_tracer(r->w, &nd->fp);
+    nd->has_chain = false;
+    if (r->o->observer && r->o->observer->tracer) {
+        r->o->observer->tracer(r->o->observer->arg, i, now_of, r->w,
+                               &nd->chain);
+        nd->has_chain = true;
+    }
+    msgr_set_tracer(nd->m, &mine);
+    rn_break_install(r, nd);
+    struct msgr_addr a;
+    if (nd->decl->addr) {
+        if (msgr_addr_parse(nd->decl->addr, &a) < 0) {
+            rn_internal(r, "%s: bad address %s", nd->decl->name,
+                        nd->decl->addr);
+            return -EINVAL;
+        }
+    } else {
+        sim_host_addr(nd->host, RN_BASE_PORT, &a);
+    }
+    err = msgr_bind(nd->m, &a);
+    if (err < 0) {
+        rn_internal(r, "%s: bind failed: %s", nd->decl->name,
+                    msgr_strerror(err));
+        return err;
+    }
+    struct msgr_dispatcher d = {.arg = nd,
+                                .ms_dispatch = d_dispatch,
+                                .ms_handle_connect = d_connect,
+                                .ms_handle_accept = d_accept,
+                                .ms_handle_reset = d_reset,
+                                .ms_handle_remote_reset = d_remote_reset,
+                                .ms_handle_refused = d_refused};
+    msgr_start(nd->m);
+    msgr_add_dispatcher(nd->m, &d);
+    msgr_get_myaddrs(nd->m, &nd->addrs);
+    nd->started = nd->up = true;
+    rn_blackhole_apply(r, nd);
+    if (r->o->observer && r->o->observer->node) {
+        char buf[128];
+        msgr_addrvec_format(&nd->addrs, buf, sizeof(buf));
+        r->o->observer->node(r->o->observer->arg, i, nd->decl->name,
+                             nd->decl->type,
+                             msgr_policy_name(nd->decl->policy), buf,
+                             nd->nonce, nd->incarnation);
+    }
+    return 0;
+}
+
+/* Tears node i's messenger down (after a kill: a dead process's). */
+static void
+node_stop(struct rn *r, uint32_t i)
+{
+    struct rn_node *nd = &r->nodes[i];
+    if (!nd->started)
+        return;
+    /* what the messenger still holds is lost with it */
+    for (uint32_t k = 0; k < nd->nconns; k++)
+        if (!nd->conns[k]->closed) {
+            nd->conns[k]->closed = true;
+            nd->conns[k]->state = SCN_STATE_CLOSED;
+            rn_conn_closed(r, nd->conns[k]);
+        }
+    msgr_shutdown(nd->m);
+    msgr_wait(nd->m);
+    node_free_conns(nd); /* our references go before the messenger */
+    msgr_destroy(nd->m);
+    nd->m = NULL;
+    for (uint32_t b = 0; b < r->n; b++) {
+        struct rn_pair *pr = r->pairs[(size_t)i * r->n + b];
+        if (pr)
+            pr->cur = NULL;
+    }
+    msgr_stack_unref(nd->st);
+    nd->st = nd->sim_st = NULL;
+    nd->started = nd->up = false;
+}
+
+/* Peers learn a node's new address (or incarnation) as a cluster map
+ * would tell them: they mark the old one down. */
+static void
+tell_peers(struct rn *r, uint32_t i, const struct msgr_addrvec *old)
+{
+    for (uint32_t k = 0; k < r->n; k++) {
+        if (k == i || !r->nodes[k].up)
+            continue;
+        msgr_mark_down(r->nodes[k].m, old);
+        struct rn_pair *pr = r->pairs[(size_t)k * r->n + i];
+        if (pr)
+            pr->cur = NULL;
+    }
+}
+
+/* ------------------------------------------------------------ actions */
+
+static struct msgr_conn *
+conn_to(struct rn *r, uint32_t a, uint32_t b)
+{
+    int err = 0;
+    return msgr_get_connection(r->nodes[a].m, r->nodes[b].decl->type,
+                               &r->nodes[b].addrs, &err);
+}
+
+static void
+add_flow(struct rn *r, const struct scn_action *a, uint32_t s, uint32_t d)
+{
+    if (r->nflows == r->capflows) {
+        r->capflows = r->capflows ? r->capflows * 2 : 16;
+        r->flows = realloc(r->flows, r->capflows * sizeof(*r->flows));
+        if (!r->flows)
+            abort();
+    }
+    struct rn_flow *f = &r->flows[r->nflows];
+    f->src = s;
+    f->dst = d;
+    f->left = a->u.send.count ? a->u.send.count : 1;
+    f->size = a->u.send.size_bytes;
+    f->priority = a->u.send.priority;
+    f->interval_ns = a->u.send.every_ns;
+    if (!f->interval_ns && a->u.send.rate_mps)
+        f->interval_ns = 1000ull * SCN_NS_PER_S / a->u.send.rate_mps;
+    uint32_t fi = r->nflows++;
+    if (!f->interval_ns) {
+        while (f->left)
+            rn_send_one(r, f);
+        return;
+    }
+    rn_send_one(r, f);
+    if (f->left)
+        rn_push(r, sim_now(r->w) + f->interval_ns, RN_ITEM_FLOW, fi, NULL,
+                a->loc.line);
+}
+
+static void
+observe_action(struct rn *r, const struct scn_action *a)
+{
+    if (!r->o->observer || !r->o->observer->action)
+        return;
+    char buf[200];
+    snprintf(buf, sizeof(buf), "%s %s%s%s", scn_action_name(a->kind),
+             a->subject.text ? a->subject.text : "",
+             a->peer.n ? " -> " : "", a->peer.n && a->peer.text
+                                          ? a->peer.text
+                                          : "");
+    r->o->observer->action(r->o->observer->arg, sim_now(r->w), a->loc.line,
+                           buf);
+}
+
+void
+rn_restart_node(struct rn *r, uint32_t i, bool same_nonce)
+{
+    struct rn_node *nd = &r->nodes[i];
+    struct msgr_addrvec old = nd->addrs;
+    if (nd->started) {
+        /* the old process dies abruptly: its peers see its sockets reset */
+        if (!nd->host_dead) {
+            sim_host_kill(r->w, nd->host);
+            nd->host_dead = true;
+        }
+        node_stop(r, i);
+    }
+    nd->incarnation++;
+    if (!same_nonce)
+        nd->nonce += 1;
+    if (node_start(r, i) < 0)
+        return;
+    if (!same_nonce)
+        tell_peers(r, i, &old);
+}
+
+void
+rn_run_action(struct rn *r, const struct scn_action *a)
+{
+    observe_action(r, a);
+    switch (a->kind) {
+    case SCN_ACT_START:
+        for (uint32_t k = 0; k < a->subject.n; k++)
+            node_start(r, a->subject.idx[k]);
+        break;
+    case SCN_ACT_BIND:
+    case SCN_ACT_CLIENT_BIND:
+        for (uint32_t k = 0; k < a->subject.n; k++) {
+            struct rn_node *nd = &r->nodes[a->subject.idx[k]];
+            struct msgr_addr ad;
+            if (!nd->m || msgr_addr_parse(a->u.bind.addr, &ad) < 0)
+                continue;
+            if (a->kind == SCN_ACT_BIND) {
+                if (msgr_bind(nd->m, &ad) == 0)
+                    msgr_get_myaddrs(nd->m, &nd->addrs);
+            } else {
+                msgr_client_bind(nd->m, &ad);
+            }
+        }
+        break;
+    case SCN_ACT_CONNECT:
+    case SCN_ACT_KEEPALIVE:
+    case SCN_ACT_MARK_DOWN:
+        for (uint32_t k = 0; k < a->subject.n; k++)
+            for (uint32_t j = 0; j < a->peer.n; j++) {
+                uint32_t s = a->subject.idx[k], d = a->peer.idx[j];
+                if (s == d || !r->nodes[s].up)
+                    continue;
+                if (a->kind == SCN_ACT_MARK_DOWN) {
+                    msgr_mark_down(r->nodes[s].m, &r->nodes[d].addrs);
+                    continue;
+                }
+                struct msgr_conn *c = conn_to(r, s, d);
+                if (!c)
+                    continue;
+                if (a->kind == SCN_ACT_KEEPALIVE)
+                    msgr_conn_send_keepalive(c);
+                msgr_conn_unref(c);
+            }
+        break;
+    case SCN_ACT_SEND:
+        for (uint32_t k = 0; k < a->subject.n; k++)
+            for (uint32_t j = 0; j < a->peer.n; j++)
+                if (a->subject.idx[k] != a->peer.idx[j])
+                    add_flow(r, a, a->subject.idx[k], a->peer.idx[j]);
+        break;
+    case SCN_ACT_MARK_DOWN_ALL:
+        for (uint32_t k = 0; k < a->subject.n; k++)
+            if (r->nodes[a->subject.idx[k]].up)
+                msgr_mark_down_all(r->nodes[a->subject.idx[k]].m);
+        break;
+    case SCN_ACT_SHUTDOWN:
+        for (uint32_t k = 0; k < a->subject.n; k++)
+            node_stop(r, a->subject.idx[k]);
+        break;
+    case SCN_ACT_RESTART:
+        for (uint32_t k = 0; k < a->subject.n; k++)
+            rn_restart_node(r, a->subject.idx[k], a->u.restart.same_nonce);
+        break;
+    case SCN_ACT_REBIND:
+        for (uint32_t k = 0; k < a->subject.n; k++) {
+            uint32_t i = a->subject.idx[k];
+            struct rn_node *nd = &r->nodes[i];
+            if (!nd->up)
+                continue;
+            struct msgr_addrvec old = nd->addrs;
+            int avoid[MSGR_ADDRVEC_MAX];
+            int navoid = 0;
+            for (uint32_t x = 0; x < old.n; x++)
+                avoid[navoid++] = old.v[x].port;
+            int e = msgr_rebind(nd->m, avoid, navoid);
+            if (e < 0) {
+                rn_internal(r, "%s: rebind failed: %s", nd->decl->name,
+                            msgr_strerror(e));
+                continue;
+            }
+            msgr_get_myaddrs(nd->m, &nd->addrs);
+            nd->nonce = nd->addrs.n ? nd->addrs.v[0].nonce : nd->nonce;
+            tell_peers(r, i, &old);
+        }
+        break;
+    case SCN_ACT_KILL:
+    case SCN_ACT_CRASH:
+        for (uint32_t k = 0; k < a->subject.n; k++) {
+            struct rn_node *nd = &r->nodes[a->subject.idx[k]];
+            if (nd->host_dead)
+                continue;
+            r->faults_started++;
+            if (a->kind == SCN_ACT_KILL)
+                sim_host_kill(r->w, nd->host);
+            else
+                sim_host_crash(r->w, nd->host);
+            nd->host_dead = true;
+            nd->up = false;
+            if (r->o->observer && r->o->observer->fault)
+                r->o->observer->fault(r->o->observer->arg, sim_now(r->w),
+                                      r->faults_started,
+                                      scn_action_name(a->kind),
+                                      nd->decl->name, "");
+        }
+        break;
+    case SCN_ACT_DROP:
+    case SCN_ACT_BLACKHOLE:
+    case SCN_ACT_DELAY:
+    case SCN_ACT_BANDWIDTH:
+    case SCN_ACT_PARTITION:
+    case SCN_ACT_RESET:
+    case SCN_ACT_CORRUPT:
+    case SCN_ACT_PAUSE:
+        rn_fault_action(r, a);
+        break;
+    case SCN_ACT_HEAL:
+        rn_heal(r, a);
+        break;
+    case SCN_ACT_CHAOS: {
+        if (r->nchaos == r->capchaos) {
+            r->capchaos = r->capchaos ? r->capchaos * 2 : 4;
+            r->chaos = realloc(r->chaos, r->capchaos * sizeof(*r->chaos));
+            if (!r->chaos)
+                abort();
+        }
+        struct rn_chaos *ch = &r->chaos[r->nchaos];
+        ch->act = a;
+        sim_world_rng(r->w, SIM_STREAM_FAULT, 1000u + r->nchaos, &ch->rng);
+        uint64_t at = a->u.chaos.from_ns > sim_now(r->w) ? a->u.chaos.from_ns
+                                                         : sim_now(r->w);
+        rn_push(r, at, RN_ITEM_CHAOS, r->nchaos, NULL, a->loc.line);
+        r->nchaos++;
+        break;
+    }
+    case SCN_ACT_BREAK:
+    case SCN_ACT_RELEASE:
+        /* protocol breakpoints by frame tag: see run_fault.c */
+        rn_fault_action(r, a);
+        break;
+    case SCN_ACT_COUNT_:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ triggers */
+
+static void
+fire(struct rn *r, uint32_t ti)
+{
+    const struct scn_trigger *t = &r->p->triggers[ti];
+    if (!t->every && r->trig_fired[ti])
+        return;
+    r->trig_fired[ti] = true;
+    /* runs at this virtual time, outside the messenger's callback */
+    rn_push(r, sim_now(r->w), RN_ITEM_TRIGGER, ti, &t->act, t->loc.line);
+}
+
+static bool
+in_set(const struct scn_set *s, uint32_t i)
+{
+    for (uint32_t k = 0; k < s->n; k++)
+        if (s->idx[k] == i)
+            return true;
+    return false;
+}
+
+static void
+fire_triggers_dispatch(struct rn *r, struct rn_node *nd, int ev, int peer)
+{
+    for (uint32_t i = 0; i < r->p->n_triggers; i++) {
+        const struct scn_trigger *t = &r->p->triggers[i];
+        if (t->kind != SCN_TRIG_DISPATCH || (int)t->event != ev ||
+            !in_set(&t->node, nd->idx))
+            continue;
+        if (t->peer.n && (peer < 0 || !in_set(&t->peer, (uint32_t)peer)))
+            continue;
+        fire(r, i);
+    }
+}
+
+static void
+fire_triggers_state(struct rn *r, struct rn_node *nd, struct rn_conn *rc)
+{
+    for (uint32_t i = 0; i < r->p->n_triggers; i++) {
+        const struct scn_trigger *t = &r->p->triggers[i];
+        if (t->kind != SCN_TRIG_STATE || (int)t->state != rc->state ||
+            !in_set(&t->node, nd->idx))
+            continue;
+        if (rc->peer < 0 || !in_set(&t->peer, (uint32_t)rc->peer))
+            continue;
+        fire(r, i);
+    }
+}
+
+void
+rn_fire_delivered(struct rn *r, uint32_t node, uint32_t peer, uint64_t count)
+{
+    for (uint32_t i = 0; i < r->p->n_triggers; i++) {
+        const struct scn_trigger *t = &r->p->triggers[i];
+        if (t->kind != SCN_TRIG_DELIVERED || t->count != count ||
+            !in_set(&t->node, node) || !in_set(&t->peer, peer))
+            continue;
+        fire(r, i);
+    }
+}
+
+void
+rn_fire_breakpoint(struct rn *r, uint32_t node, int step)
+{
+    for (uint32_t i = 0; i < r->p->n_triggers; i++) {
+        const struct scn_trigger *t = &r->p->triggers[i];
+        if (t->kind == SCN_TRIG_BREAKPOINT && (int)t->step == step &&
+            in_set(&t->node, node))
+            fire(r, i);
+    }
+}
+
+/* ---------------------------------------------------------------- loop */
+
+/* Stops the simulator as soon as a trigger queued something for now. */
+static int
+due_now(void *arg)
+{
+    struct rn *r = arg;
+    return r->nagenda && r->agenda[0].t <= sim_now(r->w);
+}
+
+static void
+run_item(struct rn *r, const struct rn_item *it)
+{
+    const struct scn_plan *p = r->p;
+    switch (it->kind) {
+    case RN_ITEM_TIMELINE: {
+        const struct scn_timed *tm = &p->timeline[it->idx];
+        rn_run_action(r, &tm->act);
+        uint64_t next = it->t + tm->period_ns;
+        if (tm->period_ns && next <= tm->until_ns && next < r->end_ns)
+            rn_push(r, next, RN_ITEM_TIMELINE, it->idx, NULL, it->line);
+        else
+            r->timeline_left--;
+        break;
+    }
+    case RN_ITEM_FLOW: {
+        struct rn_flow *f = &r->flows[it->idx];
+        rn_send_one(r, f);
+        if (f->left)
+            rn_push(r, it->t + f->interval_ns, RN_ITEM_FLOW, it->idx, NULL,
+                    it->line);
+        break;
+    }
+    case RN_ITEM_CHAOS:
+        rn_chaos_tick(r, it->idx);
+        break;
+    case RN_ITEM_EXPECT:
+        rn_check_expect(r, it->idx);
+        break;
+    case RN_ITEM_TRIGGER:
+        rn_run_action(r, it->act);
+        break;
+    case RN_ITEM_RESTART:
+        rn_restart_node(r, it->idx, false);
+        break;
+    }
+}
+
+static bool
+quiescent(struct rn *r)
+{
+    if (r->timeline_left)
+        return false;
+    for (uint32_t i = 0; i < r->nagenda; i++)
+        if (r->agenda[i].kind != RN_ITEM_EXPECT)
+            return false;
+    if (rn_faults_active(r) || !rn_all_resolved(r))
+        return false;
+    /* nothing moved on the network since the last look: no frame in
+     * flight (acks and keepalives included) */
+    struct sim_net_stats ns;
+    sim_net_stats(r->w, &ns);
+    bool still = ns.bytes_delivered == r->last_bytes &&
+                 ns.segments_sent == r->quiet_since;
+    r->last_bytes = ns.bytes_delivered;
+    r->quiet_since = ns.segments_sent;
+    return still;
+}
+
+static uint64_t
+wall_ms(void)
+{
+    /* progress display only: never feeds the run */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+progress(struct rn *r, bool last)
+{
+    if (!r->o->progress)
+        return;
+    uint64_t w = wall_ms();
+    if (!last && w - r->progress_last_wall < 200)
+        return;
+    r->progress_last_wall = w;
+    uint64_t t = sim_now(r->w);
+    fprintf(stderr,
+            "\r  t=%" PRIu64 ".%03" PRIu64 "s / %" PRIu64
+            "s  messages %" PRIu64 " sent %" PRIu64 " delivered  faults %" PRIu64
+            "   ",
+            t / SCN_NS_PER_S, (t % SCN_NS_PER_S) / SCN_NS_PER_MS,
+            r->end_ns / SCN_NS_PER_S, r->msgs_sent, r->msgs_delivered,
+            r->faults_started);
+    if (last)
+        fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
+static void
+setup_links(struct rn *r)
+{
+    const struct scn_plan *p = r->p;
+    struct sim_link_params lp = {
+        .latency_ns = p->link_default.has_latency ? p->link_default.latency_ns
+                                                  : SCN_DEFAULT_LATENCY_NS,
+        .jitter_ns = p->link_default.jitter_ns,
+        .bandwidth_bps = p->link_default.bandwidth_bps,
+        .loss_ppm = p->link_default.loss_ppm,
+    };
+    sim_link_default(r->w, &lp);
+    for (uint32_t k = 0; k < p->n_links; k++) {
+        const struct scn_link *l = &p->links[k];
+        if (l->is_default)
+            continue;
+        for (uint32_t i = 0; i < l->a.n; i++)
+            for (uint32_t j = 0; j < l->b.n; j++) {
+                struct rn_node *a = &r->nodes[l->a.idx[i]];
+                struct rn_node *b = &r->nodes[l->b.idx[j]];
+                if (a == b)
+                    continue;
+                for (int dir = 0; dir < (l->both_ways ? 2 : 1); dir++) {
+                    struct sim_host *x = dir ? b->host : a->host;
+                    struct sim_host *y = dir ? a->host : b->host;
+                    struct sim_link_params cur;
+                    sim_link_get(r->w, x, y, &cur);
+                    if (l->opts.has_latency)
+                        cur.latency_ns = l->opts.latency_ns;
+                    if (l->opts.has_jitter)
+                        cur.jitter_ns = l->opts.jitter_ns;
+                    if (l->opts.has_bandwidth)
+                        cur.bandwidth_bps = l->opts.bandwidth_bps;
+                    if (l->opts.has_loss)
+                        cur.loss_ppm = l->opts.loss_ppm;
+                    sim_link_set(r->w, x, y, &cur);
+                }
+            }
+    }
+}
+
+static void
+print_verdicts(struct rn *r, struct scn_run_result *res)
+{
+    const struct scn_plan *p = r->p;
+    for (uint32_t i = 0; i < p->n_expects; i++) {
+        struct rn_verdict *v = &r->verdicts[i];
+        if (!v->checked)
+            rn_check_expect(r, i);
+        char text[200];
+        rn_expect_text(r, p->expects[i].loc.line, text, sizeof(text));
+        res->expects_total++;
+        if (!v->held)
+            res->expects_failed++;
+        if (!r->o->quiet || !v->held)
+            fprintf(r->out, "%s %s:%u: %s\n", v->held ? "  ok  " : "  FAIL",
+                    p->path, p->expects[i].loc.line, text);
+        if (!v->held || !r->o->quiet)
+            if (v->evidence[0])
+                fprintf(r->out, "         %s\n", v->evidence);
+        if (r->o->observer && r->o->observer->expectation)
+            r->o->observer->expectation(r->o->observer->arg,
+                                        p->expects[i].loc.line, text, v->held,
+                                        v->evidence);
+    }
+}
+
+int
+scn_run(const struct scn_plan *p, const char *src, size_t src_len,
+        const struct scn_run_opts *o, struct scn_run_result *res)
+{
+    struct rn rr;
+    struct rn *r = &rr;
+    memset(r, 0, sizeof(*r));
+    memset(res, 0, sizeof(*res));
+    r->p = p;
+    r->src = src;
+    r->src_len = src_len;
+    r->o = o;
+    r->out = o->out ? o->out : stdout;
+    r->seed = o->has_seed ? o->seed : p->seed;
+    res->seed = r->seed;
+    enum scn_stack stack = o->has_stack ? o->stack : p->stack;
+    fprintf(r->out, "seed: %" PRIu64 "\n", r->seed);
+    if (stack != SCN_STACK_SIM) {
+        fprintf(stderr,
+                "msgrsim: %s: the runner on real sockets (stack posix) is not "
+                "available yet; run it on the simulator (--stack sim)\n",
+                p->path);
+        res->exit_code = SCN_EXIT_USAGE;
+        return res->exit_code;
+    }
+    if (!o->quiet)
+        fprintf(r->out, "scenario: %s (%s, %u nodes, stack sim)\n", p->title,
+                p->path, p->n_nodes);
+    r->w = sim_world_new(r->seed);
+    r->n = p->n_nodes;
+    r->end_ns = p->duration_ns;
+    r->nodes = xcalloc(r->n, sizeof(*r->nodes));
+    r->pairs = xcalloc((size_t)r->n * r->n, sizeof(*r->pairs));
+    r->verdicts = xcalloc(p->n_expects, sizeof(*r->verdicts));
+    r->trig_fired = xcalloc(p->n_triggers, sizeof(*r->trig_fired));
+    sim_world_rng(r->w, SIM_STREAM_WORKLOAD, 0, &r->work_rng);
+    if (o->observer && o->observer->run_begin)
+        o->observer->run_begin(o->observer->arg, p, r->seed, "sim");
+    for (uint32_t i = 0; i < r->n; i++) {
+        struct rn_node *nd = &r->nodes[i];
+        nd->r = r;
+        nd->idx = i;
+        nd->decl = &p->nodes[i];
+        nd->nonce = 1000u + i;
+        nd->host = sim_host_new(r->w, i + 1, nd->decl->name, node_ipv4(i));
+    }
+    setup_links(r);
+    for (uint32_t i = 0; i < p->n_breaks; i++) {
+        struct scn_action a;
+        memset(&a, 0, sizeof(a));
+        a.kind = SCN_ACT_BREAK;
+        a.loc = p->break_locs[i];
+        a.u.brk = p->breaks[i];
+        rn_fault_action(r, &a);
+    }
+    for (uint32_t i = 0; i < p->n_timeline; i++)
+        rn_push(r, p->timeline[i].t_ns, RN_ITEM_TIMELINE, i, NULL,
+                p->timeline[i].act.loc.line);
+    r->timeline_left = p->n_timeline;
+    for (uint32_t i = 0; i < p->n_expects; i++)
+        if (p->expects[i].has_at)
+            rn_push(r, p->expects[i].at_ns, RN_ITEM_EXPECT, i, NULL,
+                    p->expects[i].loc.line);
+
+    uint64_t next_check = 0;
+    for (;;) {
+        if (r->internal_error)
+            break;
+        uint64_t now = sim_now(r->w);
+        uint64_t next = r->end_ns;
+        if (r->nagenda && r->agenda[0].t < next)
+            next = r->agenda[0].t;
+        if (next_check < next)
+            next = next_check;
+        if (next > now)
+            sim_run_until_cond(r->w, due_now, r, next);
+        now = sim_now(r->w);
+        while (r->nagenda && r->agenda[0].t <= now && !r->internal_error) {
+            struct rn_item it = pop_item(r);
+            run_item(r, &it);
+        }
+        rn_fault_expire(r);
+        if (now >= next_check) {
+            next_check = now + RN_CHECK_NS;
+            progress(r, false);
+            if (now >= p->last_named_ns && quiescent(r))
+                break;
+        }
+        if (now >= r->end_ns)
+            break;
+    }
+    progress(r, true);
+    r->end_ns = sim_now(r->w);
+    res->end_ns = r->end_ns;
+
+    int code = SCN_EXIT_OK;
+    if (r->internal_error) {
+        fprintf(stderr, "msgrsim: internal error: %s\n", r->internal_what);
+        code = SCN_EXIT_INTERNAL;
+    } else {
+        print_verdicts(r, res);
+        res->breaks_unfired = rn_breaks_unfired(r, r->out);
+        if (res->expects_failed || res->breaks_unfired)
+            code = SCN_EXIT_FAILED;
+    }
+    res->fingerprint = sim_fingerprint(r->w);
+    res->msgs_sent = r->msgs_sent;
+    res->msgs_delivered = r->msgs_delivered;
+    res->msgs_given_up = r->msgs_given_up;
+    res->faults = r->faults_started;
+    res->sim_events = sim_events_run(r->w);
+    if (!o->quiet)
+        fprintf(r->out,
+                "ran %" PRIu64 ".%03" PRIu64 "s virtual, %" PRIu64
+                " events; messages: %" PRIu64 " sent, %" PRIu64
+                " delivered, %" PRIu64 " given up; faults: %" PRIu64 "\n",
+                r->end_ns / SCN_NS_PER_S,
+                (r->end_ns % SCN_NS_PER_S) / SCN_NS_PER_MS, res->sim_events,
+                r->msgs_sent, r->msgs_delivered, r->msgs_given_up,
+                r->faults_started);
+    fprintf(r->out, "verdict: %s (%u of %u expectations held)\n",
+            code == SCN_EXIT_OK       ? "pass"
+            : code == SCN_EXIT_FAILED ? "FAIL"
+                                      : "ERROR",
+            res->expects_total - res->expects_failed, res->expects_total);
+    if (code != SCN_EXIT_OK)
+        fprintf(r->out, "reproduce: %s run %s --seed %" PRIu64 " --stack sim\n",
+                o->command ? o->command : "msgrsim", p->path, r->seed);
+    if (o->observer && o->observer->run_end)
+        o->observer->run_end(o->observer->arg, r->end_ns, res->fingerprint,
+                             code);
+    fprintf(r->out, "fingerprint: %016" PRIx64 "\n", res->fingerprint);
+
+    /* teardown: every messenger, then the world */
+    for (uint32_t i = 0; i < r->n; i++)
+        node_stop(r, i);
+    rn_faults_free(r);
+    sim_world_free(r->w);
+    for (size_t k = 0; k < (size_t)r->n * r->n; k++)
+        if (r->pairs[k]) {
+            free(r->pairs[k]->seen);
+            free(r->pairs[k]->lat);
+            free(r->pairs[k]);
+        }
+    free(r->pairs);
+    free(r->nodes);
+    free(r->agenda);
+    free(r->flows);
+    free(r->chaos);
+    free(r->verdicts);
+    free(r->trig_fired);
+    res->exit_code = code;
+    return code;
+}
