@@ -63,7 +63,7 @@ struct sim_host;
 #define H_MAX_TRACKED 32768
 #define H_MAX_FAULTS  256
 #define H_MAX_HELD    64
-#define H_NFATES      (MSGR_FATE_DUPLICATE + 1)
+#define H_NFATES      (MSGR_FATE_BLACKHOLED + 1)
 
 /* Message types of the harness. */
 #define H_MSG_REQ      MSGR_MSG_TEST       /* a request: echoed by servers */
