@@ -2779,7 +2779,11 @@ msgr_conn_mark_down(struct msgr_conn *c)
 int
 msgr_conn_is_connected(struct msgr_conn *c)
 {
-    return atomic_load_explicit(&c->connected, memory_order_acquire);
+    /* Ceph's mark_down stops the protocol under the connection's lock,
+     * so is_connected() is false once it returns; ours posts the stop to
+     * the worker, and the request itself already ends the connection */
+    return atomic_load_explicit(&c->connected, memory_order_acquire) &&
+           !atomic_load(&c->stop_requested);
 }
 
 int
