@@ -256,6 +256,7 @@ msgr__conn_new(struct msgr *m, struct msgr_worker *w, int is_client,
     c->peer_type = peer_type;
     c->peer_addrs = *peer_addrs;
     c->policy = *msgr__get_policy(m, peer_type);
+    c->throttle = msgr__get_throttle(m, peer_type);
     c->backoff_ns = 0;
     return c;
 }
@@ -331,6 +332,10 @@ msgr_conn_unref(struct msgr_conn *c)
         b = n;
     }
     free_msg_list(c->sent_head);
+    /* delayed messages hold a reference to c: none can be left */
+    MSGR_ASSERT(c->delay_head == NULL);
+    msgr__throttle_put(c->throttle, c->thr_msgs, c->thr_bytes);
+    msgr__throttle_set_unref(c->throttle);
     free_frames(c->wq_head);
     free_frames(c->frame_pool);
     msgr__free(c->rbuf);
@@ -1057,6 +1062,94 @@ send_reconnect(struct msgr_conn *c)
     ctrl_send(c, f, &w, MSGR_TAG_SESSION_RECONNECT);
 }
 
+/* --------------------------------------------------- delayed delivery */
+
+/*
+ * Ceph's ms_inject_delay_* (DelayedDelivery): messages from a peer type
+ * in the mask wait in a per-connection FIFO until their due time, so a
+ * delayed message holds back the ones behind it and order is kept.
+ */
+static void
+deliver_or_delay(struct msgr_conn *c, struct msgr_msg *msg)
+{
+    struct msgr *m = c->msgr;
+    const struct msgr_config *cfg = &m->cfg;
+    msgr_time_ns delay = 0;
+    /* no random draw unless the peer type is chosen: other runs keep
+     * their random streams (and fingerprints) */
+    if ((cfg->inject_delay_types & c->peer_type) && cfg->inject_delay_prob_ppm &&
+        c->ops->random_u64(m->stack) % 1000000 < cfg->inject_delay_prob_ppm &&
+        cfg->inject_delay_max_ns)
+        delay = c->ops->random_u64(m->stack) % (cfg->inject_delay_max_ns + 1);
+    if (!delay && !c->delay_head) {
+        msgr__deliver_msg(m, c, msg);
+        return;
+    }
+    if (delay)
+        atomic_fetch_add_explicit(&m->msgs_delayed, 1, memory_order_relaxed);
+    msg->delay_until = now(c) + delay;
+    msg->next = NULL;
+    if (c->delay_tail) {
+        c->delay_tail->next = msg;
+    } else {
+        c->delay_head = msg;
+        c->ops->timer_arm(c->delay_timer, delay);
+    }
+    c->delay_tail = msg;
+}
+
+static struct msgr_msg *
+delay_pop(struct msgr_conn *c)
+{
+    struct msgr_msg *msg = c->delay_head;
+    if (msg) {
+        c->delay_head = msg->next;
+        if (!c->delay_head)
+            c->delay_tail = NULL;
+        msg->next = NULL;
+    }
+    return msg;
+}
+
+/* Delivers the due messages at the head, then waits for the next one. */
+static void
+delay_cb(void *arg)
+{
+    struct msgr_conn *c = arg;
+    msgr_conn_ref(c);
+    msgr_time_ns t = now(c);
+    while (c->delay_head && c->delay_head->delay_until <= t)
+        msgr__deliver_msg(c->msgr, c, delay_pop(c));
+    if (c->delay_head && c->delay_timer)
+        c->ops->timer_arm(c->delay_timer, c->delay_head->delay_until - t);
+    msgr_conn_unref(c);
+}
+
+/* On a fault: what the session received is delivered now (the peer may
+ * have had it acknowledged). */
+static void
+delay_flush(struct msgr_conn *c)
+{
+    if (c->delay_timer)
+        c->ops->timer_cancel(c->delay_timer);
+    struct msgr_msg *msg;
+    while ((msg = delay_pop(c)) != NULL)
+        msgr__deliver_msg(c->msgr, c, msg);
+}
+
+/* On stop or a session reset: never delivered. */
+static void
+delay_discard(struct msgr_conn *c)
+{
+    if (c->delay_timer)
+        c->ops->timer_cancel(c->delay_timer);
+    struct msgr_msg *msg;
+    while ((msg = delay_pop(c)) != NULL) {
+        msgr__trace_msg(c->msgr, c, msg, MSGR_FATE_DROPPED);
+        msgr_msg_unref(msg);
+    }
+}
+
 /* ------------------------------------------------------------- upcalls */
 
 static void
@@ -1077,6 +1170,7 @@ reset_session(struct msgr_conn *c, int full)
         c->ops->mutex_lock(c->lock);
         c->client_cookie = 0;
         c->ops->mutex_unlock(c->lock);
+        delay_discard(c);
         msgr__dq_discard_conn(c->msgr, c);
         upcall(c, DQ_REMOTE_RESET);
     }
@@ -1150,6 +1244,32 @@ retry_cb(void *arg)
 }
 
 static void
+arm_keepalive(struct msgr_conn *c)
+{
+    if (c->msgr->cfg.keepalive_interval_ns && c->keepalive_timer)
+        c->ops->timer_arm(c->keepalive_timer,
+                          c->msgr->cfg.keepalive_interval_ns);
+}
+
+/* keepalive_interval_ns: a KEEPALIVE2 from a READY connection; the
+ * timer is cancelled with the socket and re-armed at READY. */
+static void
+keepalive_cb(void *arg)
+{
+    struct msgr_conn *c = arg;
+    if (msgr__conn_state(c) != MSGR_CONN_READY)
+        return;
+    c->ops->mutex_lock(c->lock);
+    c->keepalive_pending = 1;
+    c->ops->mutex_unlock(c->lock);
+    msgr_conn_ref(c);
+    do_write(c);
+    if (msgr__conn_state(c) == MSGR_CONN_READY)
+        arm_keepalive(c);
+    msgr_conn_unref(c);
+}
+
+static void
 init_worker_side(struct msgr_conn *c)
 {
     if (c->started)
@@ -1158,7 +1278,10 @@ init_worker_side(struct msgr_conn *c)
     c->backoff_timer = c->ops->timer_new(c->worker, backoff_cb, c);
     c->tick_timer = c->ops->timer_new(c->worker, tick_cb, c);
     c->retry_timer = c->ops->timer_new(c->worker, retry_cb, c);
-    MSGR_ASSERT(c->backoff_timer && c->tick_timer && c->retry_timer);
+    c->keepalive_timer = c->ops->timer_new(c->worker, keepalive_cb, c);
+    c->delay_timer = c->ops->timer_new(c->worker, delay_cb, c);
+    MSGR_ASSERT(c->backoff_timer && c->tick_timer && c->retry_timer &&
+                c->keepalive_timer && c->delay_timer);
     atomic_fetch_add_explicit(&c->worker->perf.active_conns, 1,
                               memory_order_relaxed);
 }
@@ -1171,6 +1294,7 @@ become_ready(struct msgr_conn *c, int kind, const char *cause)
     set_state(c, MSGR_CONN_READY, cause);
     c->backoff_ns = 0;
     arm_idle_timeout(c);
+    arm_keepalive(c);
     /* what was queued while connecting goes out behind the ident frame */
     fill_wq(c);
     upcall(c, kind);
@@ -1212,6 +1336,8 @@ handle_hello(struct msgr_conn *c, const struct msgr_seg *seg)
     }
     c->peer_type = h.entity_type;
     c->policy = *msgr__get_policy(m, c->peer_type);
+    msgr__throttle_set_unref(c->throttle);
+    c->throttle = msgr__get_throttle(m, c->peer_type);
     msgr_learned_addr(m, &h.peer_addr);
     set_state(c, MSGR_CONN_AUTH_ACCEPTING, "hello");
     return 0;
@@ -1888,6 +2014,13 @@ handle_message(struct msgr_conn *c, const struct msgr_seg *segs)
     msg->hdr.flags = h.flags;
     msg->hdr.src = c->peer_name;
     msg->recv_stamp = now(c);
+    if (c->thr_msgs || c->thr_bytes) {
+        msg->throttle = c->throttle; /* returned by the last unref */
+        msg->throttle_msgs = c->thr_msgs;
+        msg->throttle_bytes = c->thr_bytes;
+        c->thr_msgs = 0;
+        c->thr_bytes = 0;
+    }
     /* before the message counts as received: a fault here makes the
      * peer send it again on the next session */
     if ((e = intercept_read(c, MSGR_STEP_READ_MESSAGE_COMPLETE, frame_len)) !=
@@ -1901,7 +2034,7 @@ handle_message(struct msgr_conn *c, const struct msgr_seg *segs)
     c->ack_left++;
     atomic_fetch_add_explicit(&c->worker->perf.msgs_in, 1,
                               memory_order_relaxed);
-    msgr__deliver_msg(m, c, msg);
+    deliver_or_delay(c, msg);
     return 0;
 }
 
@@ -2017,6 +2150,14 @@ handle_frame(struct msgr_conn *c, uint8_t tag, const struct msgr_seg *segs)
     return MSGR_EPROTO;
 }
 
+static void
+release_held_throttle(struct msgr_conn *c)
+{
+    msgr__throttle_put(c->throttle, c->thr_msgs, c->thr_bytes);
+    c->thr_msgs = 0;
+    c->thr_bytes = 0;
+}
+
 static int
 read_body(struct msgr_conn *c, const uint8_t *p, size_t n)
 {
@@ -2025,14 +2166,27 @@ read_body(struct msgr_conn *c, const uint8_t *p, size_t n)
     memset(segs, 0, sizeof(segs));
     int e = msgr_frame_body_decode(&c->pre, c->rev1 > 0, p, segs);
     expect_frame(c);
-    if (e == MSGR_EABORTED)
-        return 0; /* the sender revoked it: nothing to do */
-    if (e < 0)
-        return e;
-    e = handle_frame(c, c->pre.tag, segs);
+    if (e == 0)
+        e = handle_frame(c, c->pre.tag, segs);
+    else if (e == MSGR_EABORTED)
+        e = 0; /* the sender revoked it: nothing to do */
+    /* a frame that built no message (a duplicate, a decoding error, an
+     * aborted frame) returns what its preamble took */
+    release_held_throttle(c);
     if (e == 0 && c->sock)
         update_want(c);
     return e;
+}
+
+/* Rewinds the preamble just read and retries it in 1 ms. */
+static int
+pause_reading(struct msgr_conn *c)
+{
+    c->roff -= MSGR_PREAMBLE_LEN;
+    c->paused = 1;
+    c->ops->timer_arm(c->retry_timer, THROTTLE_RETRY_NS);
+    update_want(c);
+    return 1;
 }
 
 static int
@@ -2045,20 +2199,23 @@ read_preamble(struct msgr_conn *c, const uint8_t *p, size_t n)
     if (c->pre.tag == MSGR_TAG_MESSAGE) {
         if (msgr__conn_state(c) != MSGR_CONN_READY)
             return MSGR_EPROTO;
-        /* dispatch throttle: a slow application slows the peer down
-         * instead of growing our memory */
         uint64_t sz = 0;
         for (int i = 1; i < c->pre.nseg; i++)
             sz += c->pre.seg_len[i];
+        /* the policy throttles (held across a dispatch-throttle pause),
+         * then the dispatch throttle: a slow application slows the peer
+         * down instead of growing our memory */
+        if (!c->thr_msgs && !c->thr_bytes &&
+            !msgr__throttle_take(c->throttle, sz, &c->thr_msgs,
+                                 &c->thr_bytes)) {
+            atomic_fetch_add_explicit(&c->msgr->throttle_waits, 1,
+                                      memory_order_relaxed);
+            return pause_reading(c);
+        }
         uint64_t queued =
             atomic_load_explicit(&c->msgr->dq.bytes, memory_order_relaxed);
-        if (queued && queued + sz > c->msgr->cfg.dispatch_throttle_bytes) {
-            c->roff -= MSGR_PREAMBLE_LEN;
-            c->paused = 1;
-            c->ops->timer_arm(c->retry_timer, THROTTLE_RETRY_NS);
-            update_want(c);
-            return 1;
-        }
+        if (queued && queued + sz > c->msgr->cfg.dispatch_throttle_bytes)
+            return pause_reading(c);
     }
     size_t body = msgr_frame_body_len(&c->pre, c->rev1 > 0);
     expect(c, body, read_body);
@@ -2191,6 +2348,9 @@ close_socket(struct msgr_conn *c, int abortive)
     c->sock = NULL;
     c->io_want = 0;
     c->paused = 0;
+    release_held_throttle(c); /* a half-read message */
+    if (c->keepalive_timer)
+        c->ops->timer_cancel(c->keepalive_timer);
     wq_clear(c);
     c->rlen = c->roff = 0;
     c->need = 0;
@@ -2248,6 +2408,7 @@ fault(struct msgr_conn *c, int err, const char *what)
         stop_now(c, 1);
         return;
     }
+    delay_flush(c);
     requeue_sent(c);
     close_socket(c, 0);
     c->ops->timer_cancel(c->tick_timer);
@@ -2313,12 +2474,16 @@ stop_now(struct msgr_conn *c, int queue_reset)
         c->ops->timer_free(c->backoff_timer);
         c->ops->timer_free(c->tick_timer);
         c->ops->timer_free(c->retry_timer);
+        c->ops->timer_free(c->keepalive_timer);
+        c->ops->timer_free(c->delay_timer);
         c->backoff_timer = c->tick_timer = c->retry_timer = NULL;
+        c->keepalive_timer = c->delay_timer = NULL;
         atomic_fetch_sub_explicit(&c->worker->perf.active_conns, 1,
                                   memory_order_relaxed);
     }
     discard_out_q(c);
     discard_sent(c);
+    delay_discard(c);
     msgr__dq_discard_conn(m, c);
     msgr__unregister_conn(m, c);
     if (queue_reset && !atomic_load(&m->stopping))
@@ -2509,6 +2674,11 @@ msgr_conn_send_message(struct msgr_conn *c, struct msgr_msg *msg)
     if (s == MSGR_CONN_CLOSED || atomic_load(&c->stop_requested) ||
         (c->is_loopback && !atomic_load(&c->connected)))
         return MSGR_ECLOSED;
+    if (msgr__blackholed(c->msgr, c, msg)) {
+        msgr__trace_msg(c->msgr, c, msg, MSGR_FATE_BLACKHOLED);
+        msgr_msg_unref(msg);
+        return 0;
+    }
     msg->hdr.seq = 0;
     msgr__trace_msg(c->msgr, c, msg, MSGR_FATE_QUEUED);
     /* queue and claim the wake-up in one critical section */
@@ -2609,7 +2779,11 @@ msgr_conn_mark_down(struct msgr_conn *c)
 int
 msgr_conn_is_connected(struct msgr_conn *c)
 {
-    return atomic_load_explicit(&c->connected, memory_order_acquire);
+    /* Ceph's mark_down stops the protocol under the connection's lock,
+     * so is_connected() is false once it returns; ours posts the stop to
+     * the worker, and the request itself already ends the connection */
+    return atomic_load_explicit(&c->connected, memory_order_acquire) &&
+           !atomic_load(&c->stop_requested);
 }
 
 int

@@ -97,6 +97,11 @@ msgr_create(const struct msgr_config *cfg, int *err)
     m->limits.max_frame = m->cfg.max_frame;
     m->default_policy = msgr_policy_make(MSGR_POLICY_LOSSLESS_CLIENT, 0);
     m->default_policy.features_supported = m->cfg.features_supported;
+    m->default_throttle = msgr__throttle_set_new(&m->default_policy);
+    if (!m->default_throttle) {
+        e = -ENOMEM;
+        goto fail_free;
+    }
 
     if (cfg->stack) {
         m->stack = cfg->stack;
@@ -142,6 +147,7 @@ fail_lock:
 fail_stack:
     msgr_stack_unref(m->stack);
 fail_free:
+    msgr__throttle_set_unref(m->default_throttle);
     msgr__free(m);
 fail:
     if (err)
@@ -177,6 +183,9 @@ msgr_destroy(struct msgr *m)
     free_vec(&m->deleted_conns);
     msgr_stack_put_worker(m->local_worker);
     m->ops->mutex_free(m->lock);
+    msgr__throttle_set_unref(m->default_throttle);
+    for (int i = 0; i < m->npolicies; i++)
+        msgr__throttle_set_unref(m->policy_throttle[i]);
     struct msgr_stack *st = m->stack;
     msgr__free(m);
     msgr_stack_unref(st);
@@ -191,12 +200,16 @@ msgr_set_policy(struct msgr *m, uint8_t peer_type, const struct msgr_policy *p)
     for (int i = 0; i < m->npolicies; i++) {
         if (m->policy_type[i] == peer_type) {
             m->policy[i] = *p;
+            msgr__throttle_set_limits(m->policy_throttle[i], p);
             m->ops->mutex_unlock(m->lock);
             return;
         }
     }
     MSGR_ASSERT(m->npolicies < MSGR_MAX_POLICIES);
+    struct msgr_throttle_set *t = msgr__throttle_set_new(p);
+    MSGR_ASSERT(t != NULL);
     m->policy_type[m->npolicies] = peer_type;
+    m->policy_throttle[m->npolicies] = t;
     m->policy[m->npolicies++] = *p;
     m->ops->mutex_unlock(m->lock);
 }
@@ -206,6 +219,7 @@ msgr_set_default_policy(struct msgr *m, const struct msgr_policy *p)
 {
     m->ops->mutex_lock(m->lock);
     m->default_policy = *p;
+    msgr__throttle_set_limits(m->default_throttle, p);
     m->ops->mutex_unlock(m->lock);
 }
 
@@ -218,6 +232,109 @@ msgr__get_policy(struct msgr *m, uint8_t type)
         if (m->policy_type[i] == type)
             return &m->policy[i];
     return &m->default_policy;
+}
+
+/* Like msgr__get_policy: without the lock (callers may hold it). */
+struct msgr_throttle_set *
+msgr__get_throttle(struct msgr *m, uint8_t type)
+{
+    struct msgr_throttle_set *t = m->default_throttle;
+    for (int i = 0; i < m->npolicies; i++)
+        if (m->policy_type[i] == type)
+            t = m->policy_throttle[i];
+    msgr__throttle_set_ref(t);
+    return t;
+}
+
+/* ------------------------------------------------------------ blackholes */
+
+static int
+blackhole_equal(const struct msgr_blackhole *a, const struct msgr_blackhole *b)
+{
+    if (a->peer_types != b->peer_types || a->msg_type != b->msg_type ||
+        a->addr.family != b->addr.family)
+        return 0;
+    return a->addr.family == MSGR_AF_UNSPEC ||
+           msgr_addr_same_endpoint(&a->addr, &b->addr);
+}
+
+int
+msgr_blackhole_set(struct msgr *m, const struct msgr_blackhole *b)
+{
+    int e = 0;
+    m->ops->mutex_lock(m->lock);
+    int n = atomic_load(&m->nblackholes);
+    for (int i = 0; i < n; i++)
+        if (blackhole_equal(&m->blackholes[i], b))
+            goto out;
+    if (n == MSGR_MAX_BLACKHOLES) {
+        e = -ENOSPC;
+        goto out;
+    }
+    m->blackholes[n] = *b;
+    atomic_store(&m->nblackholes, n + 1);
+out:
+    m->ops->mutex_unlock(m->lock);
+    return e;
+}
+
+int
+msgr_blackhole_clear(struct msgr *m, const struct msgr_blackhole *b)
+{
+    int e = -ENOENT;
+    m->ops->mutex_lock(m->lock);
+    int n = atomic_load(&m->nblackholes);
+    if (!b) {
+        n = 0;
+        e = 0;
+    }
+    for (int i = 0; b && i < n; i++) {
+        if (blackhole_equal(&m->blackholes[i], b)) {
+            /* keep the order: rules are listed as they were set */
+            memmove(&m->blackholes[i], &m->blackholes[i + 1],
+                    sizeof(m->blackholes[0]) * (size_t)(n - i - 1));
+            n--;
+            e = 0;
+            break;
+        }
+    }
+    atomic_store(&m->nblackholes, n);
+    m->ops->mutex_unlock(m->lock);
+    return e;
+}
+
+static int
+blackhole_match(const struct msgr_blackhole *b, struct msgr_conn *c,
+                const struct msgr_msg *msg)
+{
+    if (b->msg_type && b->msg_type != msg->hdr.type)
+        return 0;
+    if (b->peer_types && !(b->peer_types & c->peer_type))
+        return 0;
+    if (b->addr.family == MSGR_AF_UNSPEC)
+        return 1;
+    for (uint32_t i = 0; i < c->peer_addrs.n; i++)
+        if (msgr_addr_same_endpoint(&b->addr, &c->peer_addrs.v[i]))
+            return 1;
+    return 0;
+}
+
+int
+msgr__blackholed(struct msgr *m, struct msgr_conn *c,
+                 const struct msgr_msg *msg)
+{
+    if (atomic_load_explicit(&m->nblackholes, memory_order_relaxed) == 0)
+        return 0;
+    int hit = 0;
+    m->ops->mutex_lock(m->lock);
+    int n = atomic_load(&m->nblackholes);
+    for (int i = 0; i < n && !hit; i++)
+        hit = blackhole_match(&m->blackholes[i], c, msg);
+    m->ops->mutex_unlock(m->lock);
+    if (hit)
+        atomic_fetch_add_explicit(&m->msgs_blackholed, 1,
+                                  memory_order_relaxed);
+    return hit;
 }
 
 void
@@ -733,6 +850,9 @@ msgr_get_perf(struct msgr *m, struct msgr_perf *out)
         out->active_conns +=
             atomic_load_explicit(&p->active_conns, memory_order_relaxed);
     }
+    out->msgs_blackholed = atomic_load(&m->msgs_blackholed);
+    out->msgs_delayed = atomic_load(&m->msgs_delayed);
+    out->throttle_waits = atomic_load(&m->throttle_waits);
 }
 
 /* ------------------------------------------------------ connection tables */

@@ -137,6 +137,8 @@ msgr_msg_unref(struct msgr_msg *m)
         return;
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
         return;
+    /* before the conn reference: it keeps the throttle set alive */
+    msgr__throttle_put(m->throttle, m->throttle_msgs, m->throttle_bytes);
     if (m->conn)
         msgr_conn_unref(m->conn);
     msgr__free(m);
@@ -164,6 +166,8 @@ msgr_fate_name(int fate)
         return "dropped";
     case MSGR_FATE_DUPLICATE:
         return "duplicate";
+    case MSGR_FATE_BLACKHOLED:
+        return "blackholed";
     default:
         return "?";
     }

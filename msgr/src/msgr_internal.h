@@ -69,6 +69,35 @@ struct msgr_dispatch_queue {
     _Atomic int64_t length;
 };
 
+/* ------------------------------------------------------------- throttle */
+
+/* One counter of a policy throttle; max 0 = unlimited. Atomics: the
+ * connections of one policy live on different workers. */
+struct msgr_throttle {
+    _Atomic uint64_t cur, peak, max;
+};
+
+/* A policy's two throttles, refcounted: the messenger holds one
+ * reference per policy entry, each connection one for the policy it
+ * uses, and received messages point at their connection's (kept alive by
+ * msg->conn), so a message outliving its messenger still releases. */
+struct msgr_throttle_set {
+    _Atomic int refs;
+    struct msgr_throttle msgs, bytes;
+};
+
+struct msgr_throttle_set *msgr__throttle_set_new(const struct msgr_policy *p);
+void msgr__throttle_set_limits(struct msgr_throttle_set *t,
+                               const struct msgr_policy *p);
+void msgr__throttle_set_ref(struct msgr_throttle_set *t);
+void msgr__throttle_set_unref(struct msgr_throttle_set *t);
+/* Takes one message and `bytes` from the limited throttles of t; returns
+ * 1 and what was taken, or 0 taking nothing. */
+int msgr__throttle_take(struct msgr_throttle_set *t, uint64_t bytes,
+                        uint32_t *got_msgs, uint64_t *got_bytes);
+void msgr__throttle_put(struct msgr_throttle_set *t, uint32_t msgs,
+                        uint64_t bytes);
+
 /* ------------------------------------------------------------- messenger */
 
 #define MSGR_MAX_DISPATCHERS 8
@@ -96,6 +125,15 @@ struct msgr {
     int npolicies;
     uint8_t policy_type[MSGR_MAX_POLICIES];
     struct msgr_policy policy[MSGR_MAX_POLICIES];
+    /* one throttle set per policy entry (references) */
+    struct msgr_throttle_set *default_throttle;
+    struct msgr_throttle_set *policy_throttle[MSGR_MAX_POLICIES];
+
+    /* blackhole rules, under lock; the count is also read without it as
+     * the hot path's "any rule?" test */
+    struct msgr_blackhole blackholes[MSGR_MAX_BLACKHOLES];
+    _Atomic int nblackholes;
+    _Atomic uint64_t msgs_blackholed, msgs_delayed, throttle_waits;
 
     struct msgr_tracer tracer;
     int has_tracer;
@@ -132,6 +170,11 @@ struct msgr {
 };
 
 const struct msgr_policy *msgr__get_policy(struct msgr *m, uint8_t type);
+/* The throttle set of the policy for type, with a reference. */
+struct msgr_throttle_set *msgr__get_throttle(struct msgr *m, uint8_t type);
+/* Non-zero if a blackhole rule drops msg sent on c. Any thread. */
+int msgr__blackholed(struct msgr *m, struct msgr_conn *c,
+                     const struct msgr_msg *msg);
 uint64_t msgr__get_global_seq(struct msgr *m, uint64_t old);
 void msgr__log(struct msgr *m, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -257,7 +300,15 @@ struct msgr_conn {
     size_t wq_bytes;
     int wq_nframes;
     unsigned io_want;
-    int paused;         /* reading stopped by the dispatch throttle */
+    int paused;         /* reading stopped by a throttle */
+    /* policy throttle (a reference) and what is held for the frame being
+     * read: moves to the message, or is returned when none is built */
+    struct msgr_throttle_set *throttle;
+    uint32_t thr_msgs;
+    uint64_t thr_bytes;
+    /* injected delivery delay: received messages waiting (linked by
+     * msg->next, due at msg->delay_until), in arrival order */
+    struct msgr_msg *delay_head, *delay_tail;
     struct conn_hold hold;
     _Atomic int held_step; /* hold.step, for other threads */
 
@@ -282,6 +333,8 @@ struct msgr_conn {
     struct msgr_timer *backoff_timer;
     struct msgr_timer *tick_timer;   /* idle / ready timeout */
     struct msgr_timer *retry_timer;  /* throttle retry */
+    struct msgr_timer *keepalive_timer; /* keepalive_interval_ns */
+    struct msgr_timer *delay_timer;  /* injected delivery delay */
     msgr_time_ns last_active;
     int tick_is_ready_timeout;
 };

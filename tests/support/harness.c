@@ -262,10 +262,12 @@ on_msg(struct h_node *n, struct msgr_msg *m, int fast)
     uint64_t want = *next;
     *next = p.seq + 1;
     pthread_mutex_unlock(&n->lock);
-    if (p.seq != want)
+    if (p.seq != want && !(n->allow_gaps && p.seq > want))
         node_error(n, "%s: %s stream %u: seq %llu, expected %llu", n->label,
                    is_rep ? "echo" : "request", p.stream,
                    (unsigned long long)p.seq, (unsigned long long)want);
+    if (n->hook_msg)
+        n->hook_msg(n, m);
     if (msgr_conn_is_loopback(m->conn))
         atomic_fetch_add(&n->n_loopback, 1);
     if (!is_rep && n->echo) {
@@ -316,6 +318,8 @@ static void
 d_connect(void *arg, struct msgr_conn *c)
 {
     struct h_node *n = arg;
+    if (n->hook_event)
+        n->hook_event(n, H_EV_CONNECT, c);
     atomic_store(&n->last_connect, c);
     atomic_store(&n->connect_peer_type, msgr_conn_peer_type(c));
     atomic_store(&n->connect_rev, msgr_conn_rev(c));
@@ -326,6 +330,8 @@ static void
 d_accept(void *arg, struct msgr_conn *c)
 {
     struct h_node *n = arg;
+    if (n->hook_event)
+        n->hook_event(n, H_EV_ACCEPT, c);
     atomic_store(&n->last_accept, c);
     atomic_store(&n->accept_peer_type, msgr_conn_peer_type(c));
     atomic_store(&n->accept_rev, msgr_conn_rev(c));
@@ -336,7 +342,8 @@ static int
 d_reset(void *arg, struct msgr_conn *c)
 {
     struct h_node *n = arg;
-    (void)c;
+    if (n->hook_event)
+        n->hook_event(n, H_EV_RESET, c);
     atomic_fetch_add(&n->n_reset, 1);
     return 1;
 }
@@ -345,7 +352,8 @@ static void
 d_remote_reset(void *arg, struct msgr_conn *c)
 {
     struct h_node *n = arg;
-    (void)c;
+    if (n->hook_event)
+        n->hook_event(n, H_EV_REMOTE_RESET, c);
     atomic_fetch_add(&n->n_remote_reset, 1);
 }
 
@@ -384,6 +392,8 @@ t_frame(void *arg, struct msgr *m, struct msgr_conn *c, int dir, unsigned tag,
         n->fp.frame(n->fp.arg, m, c, dir, tag, bytes);
     if (tag == 17 /* MESSAGE */)
         atomic_fetch_add(dir ? &n->msg_frames_out : &n->msg_frames_in, 1);
+    if (tag < H_NTAGS)
+        atomic_fetch_add(dir ? &n->tag_out[tag] : &n->tag_in[tag], 1);
 }
 
 static void
@@ -717,7 +727,12 @@ h_node_new(struct h_world *w, const struct h_spec *spec)
     pthread_mutex_init(&n->lock, NULL);
     n->st = w->st;
 #if H_HAVE_SIM
-    if (w->sim) {
+    if (w->sim && spec->on_host_of) {
+        /* a restart: the same host, the same stack (the world holds it) */
+        n->st = spec->on_host_of->st;
+        n->host = spec->on_host_of->host;
+        sim_fp_tracer(w->sim, &n->fp);
+    } else if (w->sim) {
         n->st = sim_host_stack(w, n->label, 3, &n->host);
         sim_fp_tracer(w->sim, &n->fp);
     }

@@ -63,7 +63,7 @@ struct sim_host;
 #define H_MAX_TRACKED 32768
 #define H_MAX_FAULTS  256
 #define H_MAX_HELD    64
-#define H_NFATES      (MSGR_FATE_DUPLICATE + 1)
+#define H_NFATES      (MSGR_FATE_BLACKHOLED + 1)
 
 /* Message types of the harness. */
 #define H_MSG_REQ      MSGR_MSG_TEST       /* a request: echoed by servers */
@@ -98,6 +98,17 @@ struct h_fault {
 };
 
 struct h_world;
+struct h_node;
+
+/* Connection events a test hook sees (see h_node.hook_event). */
+enum h_event {
+    H_EV_CONNECT,
+    H_EV_ACCEPT,
+    H_EV_RESET,
+    H_EV_REMOTE_RESET,
+};
+
+#define H_NTAGS 32 /* frame tags counted per node (msgr2 tags are < 32) */
 
 struct h_node {
     struct h_world *w;
@@ -119,6 +130,17 @@ struct h_node {
     uint8_t expect_src_type; /* 0: any */
     int64_t expect_src_num;  /* checked when expect_src_type != 0 */
     int check_src_num;
+    /* lossy tests: a gap in a stream (a message lost with its session)
+     * is not an error; going backwards (a duplicate) still is */
+    int allow_gaps;
+    /* Optional test hooks, set before start: run on the thread that
+     * delivers (dispatch or fast dispatch), before the harness counts the
+     * message or event, so a main thread that saw the count also sees
+     * what the hook did. They must not assert. The message is verified
+     * and still referenced by the harness. */
+    void (*hook_msg)(struct h_node *n, struct msgr_msg *m);
+    void (*hook_event)(struct h_node *n, enum h_event ev, struct msgr_conn *c);
+    void *hook_arg;
 
     pthread_mutex_t lock;
     uint64_t next_req[H_MAX_STREAMS]; /* next expected, under lock */
@@ -146,6 +168,7 @@ struct h_node {
     _Atomic int rx_fate[H_NFATES]; /* messages this node received */
     _Atomic int births, deaths, readies;
     _Atomic int msg_frames_in, msg_frames_out;
+    _Atomic int tag_in[H_NTAGS], tag_out[H_NTAGS]; /* frames by tag */
     _Atomic int nfaults;
 };
 
@@ -164,6 +187,10 @@ struct h_spec {
      * still reconnecting, would reach a stranger); on the sim, where every
      * host has its own ports, the messenger's default 6800..7568 */
     int bind_port_min, bind_port_max;
+    /* sim only: put the messenger on this (destroyed) node's host and
+     * stack, so that a restarted daemon keeps its IP (posix: ignored,
+     * every node is on 127.0.0.1) */
+    struct h_node *on_host_of;
 };
 
 struct h_world {

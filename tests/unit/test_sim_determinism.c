@@ -61,7 +61,7 @@
 #define WORK_NS   (4000 * MS)
 #define QUIET_NS  (120 * MSGR_NS_PER_S)
 #define MAX_SLOTS (1u << 16)
-#define NFATES    (MSGR_FATE_DUPLICATE + 1)
+#define NFATES    (MSGR_FATE_BLACKHOLED + 1)
 #define MAGIC     0x444d5347u
 
 #define WHY_LEN   768

@@ -28,9 +28,20 @@
 struct msgr;
 struct msgr_conn;
 struct msgr_msg;
+struct msgr_throttle_set; /* internal: a policy's throttles */
 
 /* ---------------------------------------------------------------- policy */
 
+/*
+ * throttle_bytes, throttle_msgs (Ceph's throttler_bytes/_messages): bound
+ * the messages received from peers of this policy's type that are alive
+ * (read and not yet released by their last unref), shared by every
+ * connection of the policy in one messenger. A reader that cannot take
+ * one message and its payload bytes stops reading and retries every
+ * 1 ms. A request always passes when nothing is held, so one message
+ * larger than the whole byte limit still goes through (alone). 0:
+ * unlimited.
+ */
 struct msgr_policy {
     uint8_t lossy, server, standby, resetcheck, register_lossy_clients;
     uint64_t features_supported, features_required;
@@ -94,6 +105,12 @@ struct msgr_msg {
     /* internal */
     _Atomic int refs;
     struct msgr_msg *next; /* queue link, owned by whichever queue holds it */
+    /* policy throttle taken for a received message, returned by the last
+     * unref (kept alive by conn, whose reference outlives it) */
+    struct msgr_throttle_set *throttle;
+    uint64_t throttle_bytes;
+    uint32_t throttle_msgs;
+    msgr_time_ns delay_until; /* injected delivery delay: due time */
 };
 
 /*
@@ -140,6 +157,7 @@ enum msgr_msg_fate {
     MSGR_FATE_DELIVERED,
     MSGR_FATE_DROPPED,   /* discarded: lossy fault, reset, mark_down */
     MSGR_FATE_DUPLICATE, /* received again after replay: dropped */
+    MSGR_FATE_BLACKHOLED, /* matched a blackhole rule: dropped at send */
 };
 const char *msgr_fate_name(int fate);
 
@@ -232,6 +250,21 @@ struct msgr_config {
     int dump_on_send;                 /* hex-dump each message sent */
     int force_rev0;                   /* speak msgr2.0 even to 2.1 peers */
     uint64_t features_supported;      /* MSGR_FEATURES_DEFAULT */
+
+    /* A READY connection sends KEEPALIVE2 every interval; 0: never. */
+    msgr_time_ns keepalive_interval_ns;
+    /*
+     * Delayed delivery (Ceph's ms_inject_delay_type/_max/_probability):
+     * a message received from a peer whose entity type is in
+     * inject_delay_types (an OR of MSGR_ENTITY_* values, which are single
+     * bits) is, with probability inject_delay_prob_ppm / 1e6, held for a
+     * uniform time in [0, inject_delay_max_ns] before dispatch. Order per
+     * connection is kept: later messages wait behind a delayed one. The
+     * randomness is the stack's (seeded on the sim). 0: off.
+     */
+    uint32_t inject_delay_types;
+    msgr_time_ns inject_delay_max_ns;
+    uint32_t inject_delay_prob_ppm;
 };
 
 /*
@@ -318,12 +351,51 @@ void msgr_shutdown_connections(struct msgr *m, int queue_reset);
 /* msgr1 protocol version for a peer type (Ceph: cluster, or OSD 24 ...). */
 int msgr_get_proto_version(struct msgr *m, uint8_t peer_type, int connect);
 
-/* Aggregated perf counters of the workers this messenger uses. */
+/* Aggregated perf counters of the workers this messenger uses, and the
+ * messenger's own: messages dropped by blackhole rules, messages held by
+ * the injected delivery delay (total), reads paused by a policy throttle. */
 struct msgr_perf {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
     int64_t active_conns;
+    uint64_t msgs_blackholed, msgs_delayed, throttle_waits;
 };
 void msgr_get_perf(struct msgr *m, struct msgr_perf *out);
+
+/* The policy throttles of a peer type (the default policy's when the type
+ * has none): what is held now, the most ever held, the limits. */
+struct msgr_throttle_stats {
+    uint64_t msgs_cur, msgs_peak, msgs_max;
+    uint64_t bytes_cur, bytes_peak, bytes_max;
+};
+void msgr_get_throttle(struct msgr *m, uint8_t peer_type,
+                       struct msgr_throttle_stats *out);
+
+/*
+ * Blackholes (Ceph's ms_blackhole_*, the scenario language's
+ * "blackhole A -> B [type T]"): a message sent to a matching peer is
+ * dropped silently at send time, before it is queued (it never reaches
+ * the wire and gets no sequence number), reported to the tracer as
+ * MSGR_FATE_BLACKHOLED and counted in msgs_blackholed; the send returns 0
+ * and the connection stays up. A rule matches when every field set
+ * matches:
+ *   peer_types  an OR of MSGR_ENTITY_* values; 0 = any type;
+ *   addr        family MSGR_AF_UNSPEC = any address; else compared with
+ *               the connection's registered peer addresses by endpoint
+ *               (family, ip, port): address type and nonce are ignored,
+ *               so a restarted peer stays blackholed;
+ *   msg_type    0 = every message type.
+ * Rules apply to messages sent after the call; any thread.
+ */
+#define MSGR_MAX_BLACKHOLES 16
+struct msgr_blackhole {
+    uint32_t peer_types;
+    struct msgr_addr addr;
+    uint16_t msg_type;
+};
+/* Adds a rule (an equal rule is not added twice); -ENOSPC when full. */
+int msgr_blackhole_set(struct msgr *m, const struct msgr_blackhole *b);
+/* Removes the equal rule (-ENOENT if none), or every rule when b is NULL. */
+int msgr_blackhole_clear(struct msgr *m, const struct msgr_blackhole *b);
 struct msgr_stack *msgr_get_stack(struct msgr *m);
 
 /* ------------------------------------------------------------ connection */
