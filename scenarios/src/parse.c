@@ -667,11 +667,11 @@ st_every(struct scn_cc *c)
 /* ------------------------------------------------------------ triggers */
 
 static void
-st_on(struct scn_cc *c)
+st_on(struct scn_cc *c, struct scn_loc kw_loc)
 {
     struct scn_trigger tr;
     memset(&tr, 0, sizeof(tr));
-    tr.loc = scn__cur(c)->loc;
+    tr.loc = kw_loc;
     tr.every = scn__accept(c, "every");
     if (!scn__p_set(c, &tr.node))
         return;
@@ -878,14 +878,14 @@ p_expect_body(struct scn_cc *c, struct scn_expect *e, int kind_word)
 }
 
 static void
-st_expect(struct scn_cc *c)
+st_expect(struct scn_cc *c, struct scn_loc kw_loc)
 {
     static const char *const kinds[] = {
         "delivered", "state", "reconnects", "resets", "event", "latency",
         "connections", "frames", "trace_hash", NULL};
     struct scn_expect e;
     memset(&e, 0, sizeof(e));
-    e.loc = scn__cur(c)->loc;
+    e.loc = kw_loc;
     if (scn__accept(c, "no")) {
         e.negate = true;
         if (!scn__is_word(c, "event")) {
@@ -1210,11 +1210,11 @@ statement(struct scn_cc *c)
         return;
     }
     if (!strcmp(kw->s, "on")) {
-        st_on(c);
+        st_on(c, kw->loc);
         return;
     }
     if (!strcmp(kw->s, "expect")) {
-        st_expect(c);
+        st_expect(c, kw->loc);
         return;
     }
     if (!strcmp(kw->s, "break")) {

@@ -262,7 +262,12 @@ scn__suggest(const char *word, const char *const *list)
     size_t lw = strlen(word);
     for (int i = 0; list[i]; i++) {
         unsigned dist = edit_distance(word, list[i]);
-        if (dist < best_d) {
+        /* on a tie, a candidate with the same first letter reads as the
+         * likelier typo ('KB': 'KiB' rather than 'B') */
+        bool better = dist < best_d ||
+                      (dist == best_d && best && word[0] == list[i][0] &&
+                       word[0] != best[0]);
+        if (better) {
             best_d = dist;
             best = list[i];
         }
