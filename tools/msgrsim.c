@@ -3,9 +3,11 @@
  *
  *   msgrsim demo [--count N] [--size BYTES] [--policy NAME]
  *   msgrsim probe [--rev0] [--timeout SECONDS] ADDR
+ *   msgrsim check [-q] FILE...
  *
  * Exit codes: 0 success, 1 the system under test failed (no MON_MAP, a
- * message lost), 2 usage error, 70 internal error.
+ * message lost), 2 usage error, 65 a scenario file is invalid, 66 an input
+ * cannot be opened, 70 internal error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,9 +20,12 @@
 #include <unistd.h>
 
 #include "msgr/msgr.h"
+#include "scn/scn.h"
 #include "sim/sim.h"
 
 #define EXIT_USAGE    2
+#define EXIT_DATAERR  65
+#define EXIT_NOINPUT  66
 #define EXIT_SOFTWARE 70
 
 static const char *prog = "msgrsim";
@@ -56,6 +61,13 @@ usage(FILE *f)
             "         ADDR             e.g. v2:127.0.0.1:3300\n"
             "         --rev0           speak msgr2.0 instead of msgr2.1\n"
             "         --timeout SECS   give up after this long (default 10)\n"
+            "  check  lint scenario files without running them: prints\n"
+            "         'FILE: ok (N nodes, M actions, K expectations)' per valid\n"
+            "         file, or 'FILE:LINE:COL: error: ...' lines on stderr\n"
+            "         FILE...          one or more .scn files\n"
+            "         -q, --quiet      print nothing for valid files\n"
+            "         exit 0 all valid, 65 one is invalid, 66 one cannot be "
+            "opened\n"
             "\n"
             "  -h, --help     this text\n"
             "  --version      print the version\n",
@@ -622,6 +634,57 @@ cmd_demo(int argc, char **argv)
     return 0;
 }
 
+static int
+cmd_check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int quiet = 0;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return usage_error("check: %s", "unknown option");
+        }
+    }
+    if (optind >= argc)
+        return usage_error("check: %s", "expected one or more FILEs");
+    int invalid = 0, unreadable = 0;
+    for (int i = optind; i < argc; i++) {
+        const char *path = argv[i];
+        struct scn_plan *plan = NULL;
+        struct scn_diags d;
+        int rc = scn_compile_file(path, &plan, &d);
+        if (rc == -EINVAL) {
+            scn_diags_print(&d, path, stderr);
+            fprintf(stderr, "%s: %u error%s\n", path, d.total,
+                    d.total == 1 ? "" : "s");
+            invalid = 1;
+        } else if (rc < 0) {
+            fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(-rc));
+            unreadable = 1;
+        } else {
+            if (!quiet)
+                printf("%s: ok (%u node%s, %u action%s, %u expectation%s)\n",
+                       path, plan->n_nodes, plan->n_nodes == 1 ? "" : "s",
+                       plan->n_timeline, plan->n_timeline == 1 ? "" : "s",
+                       plan->n_expects, plan->n_expects == 1 ? "" : "s");
+            scn_plan_free(plan);
+        }
+    }
+    return unreadable ? EXIT_NOINPUT : invalid ? EXIT_DATAERR : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -645,5 +708,7 @@ main(int argc, char **argv)
         return cmd_demo(argc - 1, argv + 1);
     if (!strcmp(cmd, "probe"))
         return cmd_probe(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check"))
+        return cmd_check(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);
 }
