@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "msgr/msgr.h"
+#include "scn/run.h"
 #include "scn/scn.h"
 #include "sim/sim.h"
 
@@ -61,6 +62,15 @@ usage(FILE *f)
             "         ADDR             e.g. v2:127.0.0.1:3300\n"
             "         --rev0           speak msgr2.0 instead of msgr2.1\n"
             "         --timeout SECS   give up after this long (default 10)\n"
+            "  run    run a scenario file and check its expectations\n"
+            "         FILE.scn\n"
+            "         --seed N         override the file's seed\n"
+            "         --stack sim      the stack (only sim runs scenarios "
+            "today)\n"
+            "         --quiet          print only failures and the verdict\n"
+            "         exit 0 all expectations held, 1 one failed, 65 invalid "
+            "file,\n"
+            "         66 file cannot be opened, 70 internal error\n"
             "  check  lint scenario files without running them: prints\n"
             "         'FILE: ok (N nodes, M actions, K expectations)' per valid\n"
             "         file, or 'FILE:LINE:COL: error: ...' lines on stderr\n"
@@ -685,6 +695,120 @@ cmd_check(int argc, char **argv)
     return unreadable ? EXIT_NOINPUT : invalid ? EXIT_DATAERR : 0;
 }
 
+/* Reads a whole file; NULL and errno set on failure. */
+static char *
+read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t k = fread(buf + n, 1, cap - n, f);
+        n += k;
+        if (k == 0)
+            break;
+        if (n == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"seed", required_argument, NULL, 's'},
+        {"stack", required_argument, NULL, 'S'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct scn_run_opts o;
+    memset(&o, 0, sizeof(o));
+    o.command = prog;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "s:qh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 's': {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 0);
+            if (errno || *end || !*optarg || optarg[0] == '-')
+                return usage_error("run: bad --seed '%s' (a number)", optarg);
+            o.has_seed = true;
+            o.seed = v;
+            break;
+        }
+        case 'S':
+            if (!strcmp(optarg, "sim"))
+                o.stack = SCN_STACK_SIM;
+            else if (!strcmp(optarg, "posix"))
+                o.stack = SCN_STACK_POSIX;
+            else
+                return usage_error("run: bad --stack '%s' (sim or posix)",
+                                   optarg);
+            o.has_stack = true;
+            break;
+        case 'q':
+            o.quiet = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return usage_error("run: %s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return usage_error("run: %s", "expected one FILE.scn");
+    const char *path = argv[optind];
+    size_t len = 0;
+    char *text = read_file(path, &len);
+    if (!text) {
+        fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+        return EXIT_NOINPUT;
+    }
+    struct scn_plan *plan = NULL;
+    struct scn_diags d;
+    int rc = scn_compile(path, text, len, &plan, &d);
+    if (rc < 0) {
+        if (rc == -EINVAL) {
+            scn_diags_print(&d, path, stderr);
+            fprintf(stderr, "%s: %u error%s\n", path, d.total,
+                    d.total == 1 ? "" : "s");
+        } else {
+            fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(-rc));
+        }
+        free(text);
+        return rc == -EINVAL ? EXIT_DATAERR : 70;
+    }
+    o.progress = isatty(STDERR_FILENO) && !o.quiet;
+    struct scn_run_result res;
+    int code = scn_run(plan, text, len, &o, &res);
+    scn_plan_free(plan);
+    free(text);
+    return code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -710,5 +834,7 @@ main(int argc, char **argv)
         return cmd_probe(argc - 1, argv + 1);
     if (!strcmp(cmd, "check"))
         return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);
 }

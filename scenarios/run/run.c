@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#define RN_CHECK_NS (10 * SCN_NS_PER_MS) /* quiescence is checked this often */
+#define RN_CHECK_NS (10 * RN_NS_MS) /* quiescence is checked this often */
 #define RN_BASE_PORT 6800
 
 static void *
@@ -109,10 +109,46 @@ pop_item(struct rn *r)
 /* ------------------------------------------------------------- nodes */
 
 static uint32_t
-node_ipv4(uint32_t idx)
+auto_ipv4(uint32_t k)
 {
     /* 10.0.x.y with y in 1..200: never .0 or .255 */
-    return 0x0a000000u | ((idx / 200u) << 8) | (idx % 200u + 1u);
+    return 0x0a000000u | ((k / 200u) << 8) | (k % 200u + 1u);
+}
+
+static uint32_t
+addr_ipv4(const struct msgr_addr *a)
+{
+    return (uint32_t)a->ip[0] << 24 | (uint32_t)a->ip[1] << 16 |
+           (uint32_t)a->ip[2] << 8 | a->ip[3];
+}
+
+/* Hosts take the IP of a declared `addr`, the others 10.0.x.y in order,
+ * skipping what a declaration took. */
+static void
+assign_ips(struct rn *r)
+{
+    for (uint32_t i = 0; i < r->n; i++) {
+        struct msgr_addr a;
+        if (r->nodes[i].decl->addr &&
+            msgr_addr_parse(r->nodes[i].decl->addr, &a) == 0 &&
+            a.family == MSGR_AF_INET)
+            r->nodes[i].ipv4 = addr_ipv4(&a);
+    }
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < r->n; i++) {
+        if (r->nodes[i].ipv4)
+            continue;
+        for (;;) {
+            uint32_t ip = auto_ipv4(k++);
+            bool used = false;
+            for (uint32_t j = 0; j < r->n; j++)
+                used |= r->nodes[j].ipv4 == ip;
+            if (!used) {
+                r->nodes[i].ipv4 = ip;
+                break;
+            }
+        }
+    }
 }
 
 int
@@ -122,10 +158,9 @@ rn_node_of_addr(struct rn *r, const struct msgr_addrvec *v)
         const struct msgr_addr *a = &v->v[i];
         if (a->family != MSGR_AF_INET)
             continue;
-        uint32_t ip = (uint32_t)a->ip[0] << 24 | (uint32_t)a->ip[1] << 16 |
-                      (uint32_t)a->ip[2] << 8 | a->ip[3];
+        uint32_t ip = addr_ipv4(a);
         for (uint32_t k = 0; k < r->n; k++)
-            if (node_ipv4(k) == ip)
+            if (r->nodes[k].ipv4 == ip)
                 return (int)k;
     }
     return -1;
@@ -331,10 +366,11 @@ d_remote_reset(void *arg, struct msgr_conn *c)
     dispatch_event(arg, c, SCN_EV_REMOTE_RESET);
 }
 
-static void
+static int
 d_refused(void *arg, struct msgr_conn *c)
 {
     dispatch_event(arg, c, SCN_EV_REFUSED);
+    return 1;
 }
 
 /* The value of `config KEY` for node i (the last statement wins). */
@@ -370,9 +406,35 @@ node_free_conns(struct rn_node *nd)
     nd->nconns = nd->capconns = 0;
 }
 
-/* Creates, binds and starts node i's messenger (a new incarnation). */
+static int node_start_(struct rn *r, uint32_t i);
+
+/* Creates, binds and starts node i's messenger (a new incarnation);
+ * on failure leaves nothing behind. */
 static int
 node_start(struct rn *r, uint32_t i)
+{
+    struct rn_node *nd = &r->nodes[i];
+    int e = node_start_(r, i);
+    if (e < 0) {
+        if (nd->m) {
+            msgr_shutdown(nd->m);
+            msgr_wait(nd->m);
+            node_free_conns(nd);
+            msgr_destroy(nd->m);
+            nd->m = NULL;
+        }
+        if (nd->st)
+            msgr_stack_unref(nd->st);
+        else if (nd->sim_st)
+            msgr_stack_unref(nd->sim_st);
+        nd->st = nd->sim_st = NULL;
+        nd->started = nd->up = false;
+    }
+    return e;
+}
+
+static int
+node_start_(struct rn *r, uint32_t i)
 {
     struct rn_node *nd = &r->nodes[i];
     const struct scn_plan *p = r->p;
@@ -425,7 +487,7 @@ node_start(struct rn *r, uint32_t i)
         cfg.dispatch_throttle_bytes = v;
     if (config_of(r, i, SCN_CONFIG_KEEPALIVE_INTERVAL, &v))
         cfg.keepalive_interval_ns = v;
-    cfg.bind_retry_delay_ns = 1 * SCN_NS_PER_MS;
+    cfg.bind_retry_delay_ns = 1 * RN_NS_MS;
     nd->m = msgr_create(&cfg, &err);
     if (!nd->m) {
         rn_internal(r, "%s: msgr_create failed: %s", nd->decl->name,
@@ -475,7 +537,9 @@ node_start(struct rn *r, uint32_t i)
     msgr_set_tracer(nd->m, &mine);
     rn_break_install(r, nd);
     struct msgr_addr a;
-    if (nd->decl->addr) {
+    if (nd->has_bind) {
+        a = nd->bind_addr;
+    } else if (nd->decl->addr) {
         if (msgr_addr_parse(nd->decl->addr, &a) < 0) {
             rn_internal(r, "%s: bad address %s", nd->decl->name,
                         nd->decl->addr);
@@ -486,10 +550,15 @@ node_start(struct rn *r, uint32_t i)
     }
     err = msgr_bind(nd->m, &a);
     if (err < 0) {
-        rn_internal(r, "%s: bind failed: %s", nd->decl->name,
+        char buf[80];
+        msgr_addr_format(&a, buf, sizeof(buf));
+        rn_internal(r, "%s: bind to %s failed: %s (a node binds on its own "
+                    "host's address)", nd->decl->name, buf,
                     msgr_strerror(err));
         return err;
     }
+    if (nd->has_client_bind)
+        msgr_client_bind(nd->m, &nd->client_bind_addr);
     struct msgr_dispatcher d = {.arg = nd,
                                 .ms_dispatch = d_dispatch,
                                 .ms_handle_connect = d_connect,
@@ -584,7 +653,7 @@ add_flow(struct rn *r, const struct scn_action *a, uint32_t s, uint32_t d)
     f->priority = a->u.send.priority;
     f->interval_ns = a->u.send.every_ns;
     if (!f->interval_ns && a->u.send.rate_mps)
-        f->interval_ns = 1000ull * SCN_NS_PER_S / a->u.send.rate_mps;
+        f->interval_ns = 1000ull * RN_NS_S / a->u.send.rate_mps;
     uint32_t fi = r->nflows++;
     if (!f->interval_ns) {
         while (f->left)
@@ -648,8 +717,19 @@ rn_run_action(struct rn *r, const struct scn_action *a)
         for (uint32_t k = 0; k < a->subject.n; k++) {
             struct rn_node *nd = &r->nodes[a->subject.idx[k]];
             struct msgr_addr ad;
-            if (!nd->m || msgr_addr_parse(a->u.bind.addr, &ad) < 0)
+            if (msgr_addr_parse(a->u.bind.addr, &ad) < 0)
                 continue;
+            if (!nd->m) {
+                /* before `start`: the address start binds / records */
+                if (a->kind == SCN_ACT_BIND) {
+                    nd->has_bind = true;
+                    nd->bind_addr = ad;
+                } else {
+                    nd->has_client_bind = true;
+                    nd->client_bind_addr = ad;
+                }
+                continue;
+            }
             if (a->kind == SCN_ACT_BIND) {
                 if (msgr_bind(nd->m, &ad) == 0)
                     msgr_get_myaddrs(nd->m, &nd->addrs);
@@ -732,6 +812,11 @@ rn_run_action(struct rn *r, const struct scn_action *a)
                 sim_host_crash(r->w, nd->host);
             nd->host_dead = true;
             nd->up = false;
+            /* `for T`: the host comes back after T and the node restarts
+             * as a new incarnation (a reboot), its peers told */
+            if (a->for_ns)
+                rn_push(r, sim_now(r->w) + a->for_ns, RN_ITEM_RESTART,
+                        a->subject.idx[k], NULL, a->loc.line);
             if (r->o->observer && r->o->observer->fault)
                 r->o->observer->fault(r->o->observer->arg, sim_now(r->w),
                                       r->faults_started,
@@ -943,8 +1028,8 @@ progress(struct rn *r, bool last)
             "\r  t=%" PRIu64 ".%03" PRIu64 "s / %" PRIu64
             "s  messages %" PRIu64 " sent %" PRIu64 " delivered  faults %" PRIu64
             "   ",
-            t / SCN_NS_PER_S, (t % SCN_NS_PER_S) / SCN_NS_PER_MS,
-            r->end_ns / SCN_NS_PER_S, r->msgs_sent, r->msgs_delivered,
+            t / RN_NS_S, (t % RN_NS_S) / RN_NS_MS,
+            r->end_ns / RN_NS_S, r->msgs_sent, r->msgs_delivered,
             r->faults_started);
     if (last)
         fputs("\r\033[K", stderr);
@@ -1062,14 +1147,17 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
         nd->idx = i;
         nd->decl = &p->nodes[i];
         nd->nonce = 1000u + i;
-        nd->host = sim_host_new(r->w, i + 1, nd->decl->name, node_ipv4(i));
     }
+    assign_ips(r);
+    for (uint32_t i = 0; i < r->n; i++)
+        r->nodes[i].host = sim_host_new(r->w, i + 1, r->nodes[i].decl->name,
+                                        r->nodes[i].ipv4);
     setup_links(r);
     for (uint32_t i = 0; i < p->n_breaks; i++) {
         struct scn_action a;
         memset(&a, 0, sizeof(a));
         a.kind = SCN_ACT_BREAK;
-        a.loc = p->break_locs[i];
+        a.loc = p->breaks[i].loc;
         a.u.brk = p->breaks[i];
         rn_fault_action(r, &a);
     }
@@ -1134,8 +1222,8 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
                 "ran %" PRIu64 ".%03" PRIu64 "s virtual, %" PRIu64
                 " events; messages: %" PRIu64 " sent, %" PRIu64
                 " delivered, %" PRIu64 " given up; faults: %" PRIu64 "\n",
-                r->end_ns / SCN_NS_PER_S,
-                (r->end_ns % SCN_NS_PER_S) / SCN_NS_PER_MS, res->sim_events,
+                r->end_ns / RN_NS_S,
+                (r->end_ns % RN_NS_S) / RN_NS_MS, res->sim_events,
                 r->msgs_sent, r->msgs_delivered, r->msgs_given_up,
                 r->faults_started);
     fprintf(r->out, "verdict: %s (%u of %u expectations held)\n",

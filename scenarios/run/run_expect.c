@@ -33,14 +33,14 @@ cmp(enum scn_op op, uint64_t x, uint64_t y)
 static void
 fmt_t(uint64_t ns, char *buf, size_t len)
 {
-    if (ns >= SCN_NS_PER_S)
-        snprintf(buf, len, "%" PRIu64 ".%03" PRIu64 "s", ns / SCN_NS_PER_S,
-                 (ns % SCN_NS_PER_S) / SCN_NS_PER_MS);
-    else if (ns >= SCN_NS_PER_MS)
-        snprintf(buf, len, "%" PRIu64 ".%03" PRIu64 "ms", ns / SCN_NS_PER_MS,
-                 (ns % SCN_NS_PER_MS) / SCN_NS_PER_US);
+    if (ns >= RN_NS_S)
+        snprintf(buf, len, "%" PRIu64 ".%03" PRIu64 "s", ns / RN_NS_S,
+                 (ns % RN_NS_S) / RN_NS_MS);
+    else if (ns >= RN_NS_MS)
+        snprintf(buf, len, "%" PRIu64 ".%03" PRIu64 "ms", ns / RN_NS_MS,
+                 (ns % RN_NS_MS) / RN_NS_US);
     else
-        snprintf(buf, len, "%" PRIu64 "us", ns / SCN_NS_PER_US);
+        snprintf(buf, len, "%" PRIu64 "us", ns / RN_NS_US);
 }
 
 /* The expectation's own text, from the source (for the report). */

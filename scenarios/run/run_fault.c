@@ -365,8 +365,8 @@ rn_chaos_tick(struct rn *r, uint32_t ci)
         if (a->subject.n > 1)
             while (d == s)
                 d = a->subject.idx[sim_rng_below(&ch->rng, a->subject.n)];
-        uint64_t dur = 100 * SCN_NS_PER_MS +
-                       sim_rng_below(&ch->rng, 900 * SCN_NS_PER_MS);
+        uint64_t dur = 100 * RN_NS_MS +
+                       sim_rng_below(&ch->rng, 900 * RN_NS_MS);
         struct scn_action f;
         memset(&f, 0, sizeof(f));
         f.loc = a->loc;
@@ -394,8 +394,8 @@ rn_chaos_tick(struct rn *r, uint32_t ci)
             f.prob_ppm = 10000 + (uint32_t)sim_rng_below(&ch->rng, 40000);
             break;
         case SCN_ACT_DELAY:
-            f.u.delay.delay_ns = sim_rng_below(&ch->rng, 50 * SCN_NS_PER_MS);
-            f.u.delay.jitter_ns = sim_rng_below(&ch->rng, 5 * SCN_NS_PER_MS);
+            f.u.delay.delay_ns = sim_rng_below(&ch->rng, 50 * RN_NS_MS);
+            f.u.delay.jitter_ns = sim_rng_below(&ch->rng, 5 * RN_NS_MS);
             break;
         case SCN_ACT_BANDWIDTH:
             f.u.bandwidth.bps = 1000000 + sim_rng_below(&ch->rng, 99000000);
@@ -415,8 +415,8 @@ rn_chaos_tick(struct rn *r, uint32_t ci)
         }
     }
     uint64_t period = a->u.chaos.rate_mps
-                          ? 1000ull * SCN_NS_PER_S / a->u.chaos.rate_mps
-                          : SCN_NS_PER_S;
+                          ? 1000ull * RN_NS_S / a->u.chaos.rate_mps
+                          : RN_NS_S;
     uint64_t next = now + period / 2 + sim_rng_below(&ch->rng, period + 1);
     if (next <= a->u.chaos.until_ns && next < r->end_ns)
         rn_push(r, next, RN_ITEM_CHAOS, ci, NULL, a->loc.line);
@@ -424,9 +424,7 @@ rn_chaos_tick(struct rn *r, uint32_t ci)
 
 /* ----------------------------------------------------------- breakpoints */
 
-#define RN_TAG_BANNER 0x101u
-#define RN_TAG_CONNECTING 0x102u
-#define RN_TAG_ACCEPTED 0x103u
+#ifdef MSGR_BREAK_BANNER /* TEMP until the frame breaker lands */
 
 static unsigned
 step_tag(enum scn_step s)
@@ -528,6 +526,15 @@ rn_break_install(struct rn *r, struct rn_node *nd)
     struct msgr_frame_breaker fb = {.arg = nd, .frame = break_cb};
     msgr_set_frame_breaker(nd->m, &fb);
 }
+
+#else
+void
+rn_break_install(struct rn *r, struct rn_node *nd)
+{
+    (void)r;
+    (void)nd;
+}
+#endif
 
 static void
 break_arm(struct rn *r, const struct scn_action *a)

@@ -14,9 +14,13 @@
 #include "msgr/msgr.h"
 #include "scn/run.h"
 #include "scn/scn.h"
+#include "msgr/fault.h"
 #include "sim/sim.h"
 
 #define RN_NTAGS 32
+#define RN_NS_US ((uint64_t)1000)
+#define RN_NS_MS ((uint64_t)1000000)
+#define RN_NS_S ((uint64_t)1000000000)
 #define RN_NEVENTS 5 /* enum scn_dispatch_event */
 
 /* Payload header every workload message starts with (little endian). */
@@ -74,6 +78,9 @@ struct rn_node {
     struct msgr_stack *sim_st;  /* the sim stack under it */
     struct msgr *m;
     struct msgr_addrvec addrs;  /* where peers reach it now */
+    uint32_t ipv4;              /* its host's address */
+    bool has_bind, has_client_bind; /* `bind` / `client_bind` before start */
+    struct msgr_addr bind_addr, client_bind_addr;
     uint64_t nonce;
     uint32_t incarnation;
     bool started, up;           /* a messenger exists / is running */
@@ -179,6 +186,15 @@ struct rn {
     struct sim_rng work_rng;
     uint64_t progress_last_wall;
 };
+
+static inline bool
+scn_set_has(const struct scn_set *s, uint32_t i)
+{
+    for (uint32_t k = 0; k < s->n; k++)
+        if (s->idx[k] == i)
+            return true;
+    return false;
+}
 
 /* run.c */
 struct rn_pair *rn_pair(struct rn *r, uint32_t a, uint32_t b);
