@@ -1240,6 +1240,8 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
     fprintf(r->out, "fingerprint: %016" PRIx64 "\n", res->fingerprint);
 
     /* teardown: every messenger, then the world */
+    if (r->held_back)
+        msgr_msg_unref(r->held_back);
     for (uint32_t i = 0; i < r->n; i++)
         node_stop(r, i);
     rn_faults_free(r);

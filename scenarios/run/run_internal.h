@@ -185,6 +185,9 @@ struct rn {
     char internal_what[200];
     struct sim_rng work_rng;
     uint64_t progress_last_wall;
+    uint64_t deliveries;       /* all deliveries, for sabotage */
+    struct msgr_msg *held_back; /* SCN_SABOTAGE_REORDER */
+    struct rn_node *held_to;
 };
 
 static inline bool

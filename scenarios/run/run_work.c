@@ -165,8 +165,43 @@ offend(struct rn_pair *pr, uint64_t seq, uint64_t t, const char *what)
     snprintf(pr->bad_what, sizeof(pr->bad_what), "%s", what);
 }
 
+static void record(struct rn *r, struct rn_node *to, struct msgr_msg *m,
+                   bool corrupt);
+
 void
 rn_on_delivered(struct rn *r, struct rn_node *to, struct msgr_msg *m)
+{
+    uint64_t k = ++r->deliveries;
+    if (r->o->sabotage && k == r->o->sabotage_at) {
+        switch (r->o->sabotage) {
+        case SCN_SABOTAGE_DROP:
+            return;
+        case SCN_SABOTAGE_DUP:
+            record(r, to, m, false);
+            break;
+        case SCN_SABOTAGE_REORDER:
+            msgr_msg_ref(m);
+            r->held_back = m;
+            r->held_to = to;
+            return;
+        case SCN_SABOTAGE_CORRUPT:
+            record(r, to, m, true);
+            return;
+        case SCN_SABOTAGE_NONE:
+            break;
+        }
+    }
+    record(r, to, m, false);
+    if (r->held_back && k == r->o->sabotage_at + 1) {
+        struct msgr_msg *h = r->held_back;
+        r->held_back = NULL;
+        record(r, r->held_to, h, false);
+        msgr_msg_unref(h);
+    }
+}
+
+static void
+record(struct rn *r, struct rn_node *to, struct msgr_msg *m, bool corrupt)
 {
     uint32_t src, dst;
     uint64_t seq, sent_t;
@@ -180,6 +215,8 @@ rn_on_delivered(struct rn *r, struct rn_node *to, struct msgr_msg *m)
     }
     struct rn_pair *pr = rn_pair(r, src, dst);
     pr->delivered_total++;
+    if (corrupt)
+        sum_ok = false;
     if (!sum_ok) {
         pr->corrupt++;
         offend(pr, seq, now, "delivered with a corrupt payload");

@@ -31,6 +31,19 @@ enum scn_exit {
 
 struct scn_observer;
 
+/*
+ * Tests of the checker itself: the runner mishandles the Nth delivery (1
+ * based, counted over all pairs) as a broken messenger would, so tests can
+ * prove that the matching expectation fails. Never set in real runs.
+ */
+enum scn_sabotage {
+    SCN_SABOTAGE_NONE,
+    SCN_SABOTAGE_DROP,    /* the delivery is not recorded: a lost message */
+    SCN_SABOTAGE_DUP,     /* recorded twice: a duplicate */
+    SCN_SABOTAGE_REORDER, /* recorded after the next one: out of order */
+    SCN_SABOTAGE_CORRUPT, /* recorded with a bad checksum */
+};
+
 struct scn_run_opts {
     bool has_seed;            /* --seed: overrides the file's */
     uint64_t seed;
@@ -41,6 +54,8 @@ struct scn_run_opts {
     FILE *out;                /* NULL: stdout */
     const char *command;      /* the reproduction line's program, "msgrsim" */
     const struct scn_observer *observer; /* NULL: none (traces) */
+    enum scn_sabotage sabotage;
+    uint64_t sabotage_at;
 };
 
 struct scn_run_result {
