@@ -196,7 +196,7 @@ struct syn_config {
     uint32_t min_payload, max_payload;
     int max_in_flight, max_conns;
     msgr_time_ns sleep_max_ns;     /* 0: 1 ms */
-    msgr_time_ns op_gap_ns;        /* sim: time between ops; 0: 50 us */
+    msgr_time_ns op_gap_ns;        /* between ops; 0: 50 us sim, 500 us posix */
     msgr_time_ns drain_timeout_ns; /* 0: 120 s */
     struct msgr_fault_config fault; /* on every stack */
     uint64_t dispatch_throttle_bytes; /* 0: the default */
