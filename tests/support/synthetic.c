@@ -379,14 +379,16 @@ syn_checker_violation(struct syn_checker *k, unsigned i,
 void
 syn_violation_format(const struct syn_violation *v, char *buf, size_t len)
 {
+    char sent[32] = "-"; /* a loss has no send time recorded */
+    if (v->kind != SYN_V_LOSS)
+        snprintf(sent, sizeof(sent), "%.6f s", (double)v->sent_ns / 1e9);
     snprintf(buf, len,
              "%s on the %s leg: client %d -> server %d, incarnation %u, "
-             "seq %llu (expected %llu), sent at %.6f s, seen at %.6f s",
+             "seq %llu (expected %llu), sent at %s, seen at %.6f s",
              syn_violation_name(v->kind),
              v->leg == SYN_LEG_REQ ? "request" : "echo", (int)v->client,
              (int)v->server, v->inc, (unsigned long long)v->seq,
-             (unsigned long long)v->expected, (double)v->sent_ns / 1e9,
-             (double)v->at_ns / 1e9);
+             (unsigned long long)v->expected, sent, (double)v->at_ns / 1e9);
 }
 
 void

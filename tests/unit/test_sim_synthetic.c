@@ -22,7 +22,10 @@
  * SyntheticInjectTest2, sized down, on N seeds from MSGR_SYN_SEED (default
  * 1). A failing seed is printed with a command that replays it alone.
  * MSGR_TEST_FILTER (a cmocka glob) picks cases; MSGR_SYN_VERBOSE=1 prints
- * every run's figures.
+ * every run's figures; MSGR_SYN_SOCKET_FAILURES=N makes the injected
+ * socket failures 1/N (harsher sweeps for bug hunting), MSGR_SYN_DRAIN_S
+ * how long (virtual) the end waits for every message to come back
+ * (default 120 s).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,14 +61,17 @@ base(struct syn_config *c, const char *name, uint64_t seed)
     c->name = name;
     c->use_sim = 1;
     c->seed = seed_or(seed);
+    c->drain_timeout_ns = env_u64("MSGR_SYN_DRAIN_S", 120) * MSGR_NS_PER_S;
     c->verbose = (int)env_u64("MSGR_SYN_VERBOSE", 0);
 }
 
-/* Ceph's socket failures 1/N and internal delays of 0.1 s. */
+/* Ceph's socket failures 1/N and internal delays of 0.1 s.
+ * MSGR_SYN_SOCKET_FAILURES=N overrides N (bug hunting). */
 static void
 inject(struct syn_config *c, uint32_t one_in, msgr_time_ns delay)
 {
-    c->fault.socket_failures = one_in;
+    c->fault.socket_failures =
+        (uint32_t)env_u64("MSGR_SYN_SOCKET_FAILURES", one_in);
     c->fault.internal_delay_ns = delay;
 }
 
@@ -389,13 +395,17 @@ sweep(int peer)
             char line[256] = "";
             if (r.chk.violations)
                 syn_violation_format(&r.first, line, sizeof(line));
+            const char *knob = getenv("MSGR_SYN_SOCKET_FAILURES");
             print_message("FAIL %s seed %llu: %s%s%s\n"
-                          "  reproduce: MSGR_SYN_SWEEP=1 MSGR_SYN_SEED=%llu "
+                          "  reproduce: %s%s%sMSGR_SYN_SWEEP=1 "
+                          "MSGR_SYN_SEED=%llu "
                           "MSGR_TEST_FILTER=%s MSGR_SYN_VERBOSE=1 "
                           "build/tests/test_sim_synthetic\n",
                           c.name, (unsigned long long)s,
                           err ? "setup failed" : "", line,
                           !err && !r.drained ? " (not drained)" : "",
+                          knob ? "MSGR_SYN_SOCKET_FAILURES=" : "",
+                          knob ? knob : "", knob ? " " : "",
                           (unsigned long long)s,
                           peer ? "test_sweep_inject2" : "test_sweep_inject");
             failed++;
