@@ -702,23 +702,16 @@ tr_fault(void *arg, struct msgr *m, struct msgr_conn *c, int err,
 
 /* ------------------------------------------------------------ setup */
 
-/*
- * The switch for delayed delivery by peer type. After branch feat is
- * merged (msgr_config.inject_delay_types, inject_delay_prob_ppm,
- * inject_delay_max_ns), replace the -ENOTSUP with:
- *     mc->inject_delay_types = d->types;
- *     mc->inject_delay_prob_ppm = d->prob_ppm;
- *     mc->inject_delay_max_ns = d->max_ns;
- *     return 0;
- */
+/* Delayed delivery by peer type (Ceph's ms_inject_delay_type/_max/
+ * _probability), handed to the messenger's injection. */
 static int
 syn_apply_delay_by_type(const struct syn_delay_by_type *d,
                         struct msgr_config *mc)
 {
-    (void)mc;
-    if (!d->types)
-        return 0;
-    return -ENOTSUP;
+    mc->inject_delay_types = d->types;
+    mc->inject_delay_prob_ppm = d->prob_ppm;
+    mc->inject_delay_max_ns = d->max_ns;
+    return 0;
 }
 
 void

@@ -333,12 +333,8 @@ test_inject3(void **state)
 }
 
 /* SyntheticInjectTest4: lossless_peer both ways, 16 servers, 32 clients,
- * 1/30, delays 0.1 s. Ceph also delays delivery from "client osd" peers
- * (probability 1, up to 5 s): c.delay_by_type below stays off until the
- * messenger has it (branch feat); then set
- *     c.delay_by_type = (struct syn_delay_by_type){
- *         MSGR_ENTITY_CLIENT | MSGR_ENTITY_OSD, 1000000, 5 * S};
- * and switch syn_apply_delay_by_type on (synthetic.c). */
+ * 1/30, delays 0.1 s, and delivery from "client osd" peers delayed with
+ * probability 1 by up to 5 s, as Ceph's ms_inject_delay_*. */
 static void
 test_inject4(void **state)
 {
@@ -348,6 +344,8 @@ test_inject4(void **state)
     c.nservers = 16;
     c.server_policy = c.client_policy = MSGR_POLICY_LOSSLESS_PEER;
     inject(&c, 30, 100 * MS_NS);
+    c.delay_by_type = (struct syn_delay_by_type){
+        MSGR_ENTITY_CLIENT | MSGR_ENTITY_OSD, 1000000, 5 * MSGR_NS_PER_S};
     c.ops = 1000;
     struct floor f = {.verified = 300, .want_failures = 1, .want_drain = 1};
     run_and_check(&c, &f);
