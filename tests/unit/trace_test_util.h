@@ -16,7 +16,7 @@
 /* A fresh directory under /tmp for one test's files. */
 static char tt_dir[64];
 
-static void
+static inline void
 tt_mkdir(void)
 {
     snprintf(tt_dir, sizeof(tt_dir), "/tmp/msgrtrace-test-XXXXXX");
@@ -24,14 +24,14 @@ tt_mkdir(void)
 }
 
 /* tt_dir/name into buf */
-static const char *
+static inline const char *
 tt_path(char *buf, size_t len, const char *name)
 {
     snprintf(buf, len, "%s/%s", tt_dir, name);
     return buf;
 }
 
-static void
+static inline void
 tt_rmdir(void)
 {
     char cmd[128];
@@ -42,7 +42,7 @@ tt_rmdir(void)
 
 /* The first column of the first row of q, as an integer (-999 when the
  * query returns no row or NULL). */
-static long long
+static inline long long
 tt_int(sqlite3 *db, const char *q)
 {
     sqlite3_stmt *st;
@@ -60,7 +60,7 @@ tt_int(sqlite3 *db, const char *q)
 }
 
 /* The same, as text copied into buf ("" when none). */
-static const char *
+static inline const char *
 tt_text(sqlite3 *db, const char *q, char *buf, size_t len)
 {
     sqlite3_stmt *st;
