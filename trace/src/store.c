@@ -147,15 +147,21 @@ step_done(struct trace_db *db, sqlite3_stmt *st, const char *what)
     if (rc != SQLITE_DONE)
         e = trace__sqlfail(db, what);
     sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
     return e;
 }
 
+/*
+ * Text is bound SQLITE_STATIC (not copied): every statement is stepped
+ * and reset before the call that bound it returns, while the caller's
+ * strings are still alive. Every writer statement binds all of its
+ * parameters on each use (NULL included), so nothing stale survives a
+ * reset.
+ */
 static void
 bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, i);
 }
@@ -1096,6 +1102,8 @@ trace__message_fate(struct trace_db *db, const struct trace_msg_rec *m)
     bind_opt(st, 7, m->size, -1);
     /* the column of this fate gets the time; the others stay NULL so the
      * upsert's coalesce keeps what is there */
+    for (int i = 8; i <= 12; i++)
+        sqlite3_bind_null(st, i);
     switch (m->fate) {
     case MSGR_FATE_QUEUED:
         sqlite3_bind_int64(st, 8, m->t_ns);
@@ -1115,7 +1123,6 @@ trace__message_fate(struct trace_db *db, const struct trace_msg_rec *m)
     case MSGR_FATE_DUPLICATE:
         break;
     default:
-        sqlite3_clear_bindings(st);
         return trace__fail(db, TRACE_EINVAL, "%s: message fate %d",
                            db->path, m->fate);
     }
