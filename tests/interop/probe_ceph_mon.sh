@@ -18,7 +18,15 @@ if ! command -v ceph-mon >/dev/null && [[ $(id -u) != 0 ]]; then
     exit 77
 fi
 
-export CEPH_MON_V2_PORT=23300 CEPH_MON_V1_PORT=26789 CEPH_MON_MSGR=both
+# Free ports: several checkouts may run this test at once on one machine.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+v2=23300
+while ! port_free "$v2" || ! port_free $((v2 + 3489)); do
+    v2=$((v2 + 7))
+    [[ $v2 -lt 24300 ]] || { echo "interop: FAIL: no free port pair" >&2; exit 1; }
+done
+v1=$((v2 + 3489))
+export CEPH_MON_V2_PORT=$v2 CEPH_MON_V1_PORT=$v1 CEPH_MON_MSGR=both
 rm -rf "$work"
 mkdir -p "$work"
 cleanup() { bash "$tool" stop "$work" >/dev/null 2>&1 || true; }
@@ -30,7 +38,7 @@ for rev in 1 0; do
     args=()
     [[ $rev == 0 ]] && args=(--rev0)
     out=$work/probe-rev$rev.txt
-    if ! "$msgrsim" probe "${args[@]}" --timeout 20 v2:127.0.0.1:23300 >"$out" 2>&1; then
+    if ! "$msgrsim" probe "${args[@]}" --timeout 20 v2:127.0.0.1:$v2 >"$out" 2>&1; then
         echo "interop: FAIL: probe (msgr2.$rev) exited non-zero:" >&2
         cat "$out" >&2
         fail=1
@@ -38,7 +46,7 @@ for rev in 1 0; do
     fi
     cat "$out"
     for want in "connected: peer mon." "(msgr2.$rev)" \
-                "[v2:127.0.0.1:23300/0,v1:127.0.0.1:26789/0]" \
+                "[v2:127.0.0.1:$v2/0,v1:127.0.0.1:$v1/0]" \
                 "message: type 4 (MON_MAP) seq 1" "ok: MON_MAP received"; do
         if ! grep -qF -- "$want" "$out"; then
             echo "interop: FAIL: msgr2.$rev output lacks '$want'" >&2
