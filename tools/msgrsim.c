@@ -22,6 +22,7 @@
 #include "msgr/msgr.h"
 #include "scn/run.h"
 #include "scn/scn.h"
+#include "trace/trace.h"
 #include "sim/sim.h"
 
 #define EXIT_USAGE    2
@@ -68,9 +69,16 @@ usage(FILE *f)
             "         --stack sim      the stack (only sim runs scenarios "
             "today)\n"
             "         --quiet          print only failures and the verdict\n"
+            "         --trace OUT.db   write the run into a sqlite trace\n"
             "         exit 0 all expectations held, 1 one failed, 65 invalid "
             "file,\n"
             "         66 file cannot be opened, 70 internal error\n"
+            "  replay verify a traced run: run its scenario again with its "
+            "seed and\n"
+            "         compare (names the first diverging event)\n"
+            "         TRACE.db [--run ID]  (default: the latest run)\n"
+            "         --events [--from T] [--until T] [--node N] [--conn A-B]\n"
+            "                          print the recorded timeline instead\n"
             "  check  lint scenario files without running them: prints\n"
             "         'FILE: ok (N nodes, M actions, K expectations)' per valid\n"
             "         file, or 'FILE:LINE:COL: error: ...' lines on stderr\n"
@@ -738,9 +746,11 @@ cmd_run(int argc, char **argv)
         {"seed", required_argument, NULL, 's'},
         {"stack", required_argument, NULL, 'S'},
         {"quiet", no_argument, NULL, 'q'},
+        {"trace", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const char *trace_path = NULL;
     struct scn_run_opts o;
     memset(&o, 0, sizeof(o));
     o.command = prog;
@@ -770,6 +780,9 @@ cmd_run(int argc, char **argv)
             break;
         case 'q':
             o.quiet = true;
+            break;
+        case 't':
+            trace_path = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -802,10 +815,272 @@ cmd_run(int argc, char **argv)
         return rc == -EINVAL ? EXIT_DATAERR : 70;
     }
     o.progress = isatty(STDERR_FILENO) && !o.quiet;
+    struct scn_trace *tr = NULL;
+    char terr[512];
+    if (trace_path) {
+        tr = scn_trace_open(trace_path, path, text, len, terr, sizeof(terr));
+        if (!tr) {
+            fprintf(stderr, "%s: cannot write the trace: %s\n", prog, terr);
+            scn_plan_free(plan);
+            free(text);
+            return EXIT_NOINPUT;
+        }
+        o.observer = scn_trace_observer(tr);
+    }
     struct scn_run_result res;
     int code = scn_run(plan, text, len, &o, &res);
+    if (tr) {
+        int64_t run = scn_trace_run_id(tr);
+        if (scn_trace_close(tr, terr, sizeof(terr)) < 0) {
+            fprintf(stderr, "%s: the trace is incomplete: %s\n", prog, terr);
+            if (code == 0)
+                code = 70;
+        } else {
+            printf("trace: %s (run %" PRId64 "; msgrsim replay %s --run %"
+                   PRId64 ")\n", trace_path, run, trace_path, run);
+        }
+    }
     scn_plan_free(plan);
     free(text);
+    return code;
+}
+
+/* "1.5s", "250ms", "10us", "42ns", "2m" or a bare number of ns. */
+static int
+parse_time_ns(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -1;
+    double mul = 1;
+    if (!strcmp(end, "") || !strcmp(end, "ns"))
+        mul = 1;
+    else if (!strcmp(end, "us"))
+        mul = 1e3;
+    else if (!strcmp(end, "ms"))
+        mul = 1e6;
+    else if (!strcmp(end, "s"))
+        mul = 1e9;
+    else if (!strcmp(end, "m"))
+        mul = 60e9;
+    else
+        return -1;
+    *out = (int64_t)(v * mul + 0.5);
+    return 0;
+}
+
+static void
+discard_output(struct scn_run_opts *o, FILE **sink)
+{
+    *sink = fopen("/dev/null", "w");
+    o->out = *sink;
+    o->quiet = true;
+}
+
+/* Runs the stored scenario again with its seed into a scratch trace and
+ * compares event streams; names the first divergence. */
+static int
+replay_verify(struct trace_db *db, const struct trace_run *run)
+{
+    struct scn_plan *plan = NULL;
+    struct scn_diags d;
+    const char *path = run->scenario_path ? run->scenario_path : "(stored)";
+    size_t len = strlen(run->scenario_text ? run->scenario_text : "");
+    if (!run->scenario_text || !len) {
+        fprintf(stderr, "%s: run %" PRId64 " has no scenario text to replay\n",
+                prog, run->id);
+        return EXIT_DATAERR;
+    }
+    if (scn_compile(path, run->scenario_text, len, &plan, &d) < 0) {
+        scn_diags_print(&d, path, stderr);
+        fprintf(stderr, "%s: the stored scenario no longer compiles with this "
+                "build\n", prog);
+        return EXIT_DATAERR;
+    }
+    char tmp[] = "/tmp/msgrsim-replay-XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "%s: cannot create a scratch file: %s\n", prog,
+                strerror(errno));
+        scn_plan_free(plan);
+        return 70;
+    }
+    close(fd);
+    unlink(tmp); /* trace_open creates it */
+    char terr[512];
+    struct scn_trace *tr =
+        scn_trace_open(tmp, path, run->scenario_text, len, terr, sizeof(terr));
+    if (!tr) {
+        fprintf(stderr, "%s: %s\n", prog, terr);
+        scn_plan_free(plan);
+        return 70;
+    }
+    struct scn_run_opts o;
+    memset(&o, 0, sizeof(o));
+    o.has_seed = true;
+    o.seed = run->seed;
+    o.has_stack = true;
+    o.stack = run->stack && !strcmp(run->stack, "posix") ? SCN_STACK_POSIX
+                                                          : SCN_STACK_SIM;
+    o.observer = scn_trace_observer(tr);
+    FILE *sink = NULL;
+    discard_output(&o, &sink);
+    struct scn_run_result res;
+    scn_run(plan, run->scenario_text, len, &o, &res);
+    if (sink)
+        fclose(sink);
+    int64_t again_id = scn_trace_run_id(tr);
+    scn_trace_close(tr, terr, sizeof(terr));
+    scn_plan_free(plan);
+    char fp[32];
+    snprintf(fp, sizeof(fp), "%016" PRIx64, res.fingerprint);
+    printf("run %" PRId64 ": %s, seed %" PRIu64 ", stored fingerprint %s\n",
+           run->id, path, run->seed, run->fingerprint ? run->fingerprint : "-");
+    printf("replayed: fingerprint %s, verdict %s\n", fp,
+           res.exit_code == 0 ? "pass" : "fail");
+    int ok = run->fingerprint && !strcmp(run->fingerprint, fp);
+    struct trace_open_error oe;
+    struct trace_db *again = trace_open(tmp, TRACE_OPEN_READONLY, &oe);
+    if (again) {
+        struct trace_divergence dv;
+        if (trace_diff_runs(db, run->id, again, again_id, &dv) == 0) {
+            if (dv.found) {
+                ok = 0;
+                printf("first divergence at event %" PRId64 ":\n"
+                       "  recorded: %s\n  replayed: %s\n",
+                       dv.index, dv.have_a ? dv.line_a : "(run had ended)",
+                       dv.have_b ? dv.line_b : "(run had ended)");
+            } else {
+                printf("events: identical\n");
+            }
+        }
+        trace_close(again);
+    }
+    unlink(tmp);
+    printf("replay: %s\n", ok ? "ok, the run is reproduced bit for bit"
+                              : "DIVERGED");
+    return ok ? 0 : 1;
+}
+
+static int
+cmd_replay(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"run", required_argument, NULL, 'r'},
+        {"events", no_argument, NULL, 'e'},
+        {"from", required_argument, NULL, 'f'},
+        {"until", required_argument, NULL, 'u'},
+        {"node", required_argument, NULL, 'n'},
+        {"conn", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int64_t run_id = 0;
+    int events = 0;
+    struct trace_filter f;
+    trace_filter_init(&f);
+    char ca[64], cb[64];
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "r:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'r': {
+            long v;
+            if (parse_long(optarg, 1, 1L << 40, &v) < 0)
+                return usage_error("replay: bad --run '%s' (a run id)",
+                                   optarg);
+            run_id = v;
+            break;
+        }
+        case 'e':
+            events = 1;
+            break;
+        case 'f':
+            if (parse_time_ns(optarg, &f.from_ns) < 0)
+                return usage_error("replay: bad --from '%s' (e.g. 1.5s)",
+                                   optarg);
+            break;
+        case 'u':
+            if (parse_time_ns(optarg, &f.until_ns) < 0)
+                return usage_error("replay: bad --until '%s' (e.g. 2s)",
+                                   optarg);
+            break;
+        case 'n':
+            f.node = optarg;
+            break;
+        case 'c':
+            if (trace_conn_spec_parse(optarg, ca, sizeof(ca), cb,
+                                      sizeof(cb)) < 0)
+                return usage_error("replay: bad --conn '%s' (e.g. "
+                                   "osd.0-osd.1)", optarg);
+            f.conn_a = ca;
+            f.conn_b = cb;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return usage_error("replay: %s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return usage_error("replay: %s", "expected one TRACE.db");
+    if (!events && (f.node || f.conn_a || f.from_ns != INT64_MIN ||
+                    f.until_ns != INT64_MAX))
+        return usage_error("replay: %s",
+                           "--from/--until/--node/--conn go with --events");
+    const char *path = argv[optind];
+    struct trace_open_error oe;
+    struct trace_db *db = trace_open(path, TRACE_OPEN_READONLY, &oe);
+    if (!db) {
+        fprintf(stderr, "%s: %s\n", prog, oe.msg);
+        return EXIT_NOINPUT;
+    }
+    struct trace_run run;
+    int e;
+    if (!run_id) {
+        struct trace_run *runs = NULL;
+        size_t n = 0;
+        e = trace_runs_list(db, &runs, &n);
+        if (e < 0 || n == 0) {
+            fprintf(stderr, "%s: %s holds no run\n", prog, path);
+            trace_runs_free(runs, n);
+            trace_close(db);
+            return EXIT_DATAERR;
+        }
+        run_id = runs[n - 1].id;
+        trace_runs_free(runs, n);
+    }
+    e = trace_run_get(db, run_id, &run);
+    if (e < 0) {
+        fprintf(stderr, "%s: %s: no run %" PRId64 " (msgrsim replay %s lists "
+                "the latest)\n", prog, path, run_id, path);
+        trace_close(db);
+        return EXIT_DATAERR;
+    }
+    int code = 0;
+    if (events) {
+        struct trace_cursor *cur = NULL;
+        e = trace_cursor_open(db, run_id, &f, &cur);
+        if (e < 0) {
+            fprintf(stderr, "%s: %s\n", prog, trace_errmsg(db));
+            code = 70;
+        } else {
+            struct trace_event ev;
+            char line[1024];
+            while ((e = trace_cursor_next(cur, &ev)) > 0) {
+                trace_event_format(&ev, line, sizeof(line));
+                puts(line);
+            }
+            trace_cursor_free(cur);
+        }
+    } else {
+        code = replay_verify(db, &run);
+    }
+    trace_run_fini(&run);
+    trace_close(db);
     return code;
 }
 
@@ -836,5 +1111,7 @@ main(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "replay"))
+        return cmd_replay(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);
 }

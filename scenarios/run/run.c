@@ -527,15 +527,6 @@ node_start_(struct rn *r, uint32_t i)
                                .frame = tr_frame,
                                .msg = tr_msg,
                                .fault = tr_fault};
-    sim_fp_tracer(r->w, &nd->fp);
-    nd->has_chain = false;
-    if (r->o->observer && r->o->observer->tracer) {
-        r->o->observer->tracer(r->o->observer->arg, i, now_of, r->w,
-                               &nd->chain);
-        nd->has_chain = true;
-    }
-    msgr_set_tracer(nd->m, &mine);
-    rn_break_install(r, nd);
     struct msgr_addr a;
     if (nd->has_bind) {
         a = nd->bind_addr;
@@ -548,6 +539,25 @@ node_start_(struct rn *r, uint32_t i)
     } else {
         sim_host_addr(nd->host, RN_BASE_PORT, &a);
     }
+    if (r->o->observer && r->o->observer->node) {
+        char buf[128];
+        struct msgr_addr shown = a;
+        shown.nonce = (uint32_t)nd->nonce;
+        msgr_addr_format(&shown, buf, sizeof(buf));
+        r->o->observer->node(r->o->observer->arg, i, nd->decl->name,
+                             nd->decl->type,
+                             msgr_policy_name(nd->decl->policy), buf,
+                             nd->nonce, nd->incarnation);
+    }
+    sim_fp_tracer(r->w, &nd->fp);
+    nd->has_chain = false;
+    if (r->o->observer && r->o->observer->tracer) {
+        r->o->observer->tracer(r->o->observer->arg, i, now_of, r->w,
+                               &nd->chain);
+        nd->has_chain = true;
+    }
+    msgr_set_tracer(nd->m, &mine);
+    rn_break_install(r, nd);
     err = msgr_bind(nd->m, &a);
     if (err < 0) {
         char buf[80];
@@ -571,14 +581,6 @@ node_start_(struct rn *r, uint32_t i)
     msgr_get_myaddrs(nd->m, &nd->addrs);
     nd->started = nd->up = true;
     rn_blackhole_apply(r, nd);
-    if (r->o->observer && r->o->observer->node) {
-        char buf[128];
-        msgr_addrvec_format(&nd->addrs, buf, sizeof(buf));
-        r->o->observer->node(r->o->observer->arg, i, nd->decl->name,
-                             nd->decl->type,
-                             msgr_policy_name(nd->decl->policy), buf,
-                             nd->nonce, nd->incarnation);
-    }
     return 0;
 }
 

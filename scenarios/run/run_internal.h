@@ -56,6 +56,11 @@ struct rn_pair {
     struct rn_conn *cur;        /* A's newest connection object to B */
 };
 
+struct rn_pending {
+    uint32_t dst;
+    uint64_t seq, tid;
+};
+
 /* A connection object seen through the tracer (its msgr priv slot). */
 struct rn_conn {
     struct rn_node *node;
@@ -64,8 +69,8 @@ struct rn_conn {
     uint32_t order;             /* first-seen index within the node */
     int state;                  /* enum scn_conn_state */
     bool ever_ready, announced, closed, reset_told;
-    /* workload messages queued on it: (dst-side pair key, seq) */
-    uint64_t *pending;          /* seq | (uint64_t)peer << 48 */
+    /* workload messages queued on it, until it closes */
+    struct rn_pending *pending;
     uint32_t npending, cappending;
 };
 
@@ -89,6 +94,7 @@ struct rn_node {
     uint32_t nconns, capconns;
     uint64_t ev_total[RN_NEVENTS];
     uint64_t sends_skipped;     /* sends while the node was down */
+    uint64_t next_tid;          /* workload tids, over all incarnations */
     struct msgr_tracer fp;      /* the world's fingerprint tracer */
     struct msgr_tracer chain;   /* the observer's tracer, if any */
     bool has_chain;

@@ -71,7 +71,7 @@ seen_grow(struct rn_pair *pr, uint64_t seq)
 }
 
 static void
-pending_add(struct rn_conn *rc, uint32_t dst, uint64_t seq)
+pending_add(struct rn_conn *rc, uint32_t dst, uint64_t seq, uint64_t tid)
 {
     if (rc->npending == rc->cappending) {
         rc->cappending = rc->cappending ? rc->cappending * 2 : 16;
@@ -80,7 +80,7 @@ pending_add(struct rn_conn *rc, uint32_t dst, uint64_t seq)
         if (!rc->pending)
             abort();
     }
-    rc->pending[rc->npending++] = seq | (uint64_t)dst << 48;
+    rc->pending[rc->npending++] = (struct rn_pending){dst, seq, tid};
 }
 
 void
@@ -123,10 +123,11 @@ rn_send_one(struct rn *r, struct rn_flow *f)
     put64(b + 24, sim_now(r->w));
     put64(b + 32, sum);
     m->hdr.priority = f->priority;
+    m->hdr.tid = ++s->next_tid;
     r->msgs_sent++;
     if (r->o->observer && r->o->observer->msg_sent)
         r->o->observer->msg_sent(r->o->observer->arg, sim_now(r->w), f->src,
-                                 f->dst, seq, len, sum);
+                                 f->dst, seq, m->hdr.tid, len, sum);
     int e = msgr_send_message(s->m, m, d->decl->type, &d->addrs);
     if (e < 0) {
         /* refused at once (shut down): given up */
@@ -248,14 +249,11 @@ record(struct rn *r, struct rn_node *to, struct msgr_msg *m, bool corrupt)
             abort();
     }
     pr->lat[pr->nlat++] = now - sent_t;
-    if (r->o->observer && r->o->observer->msg_fate)
-        r->o->observer->msg_fate(r->o->observer->arg, now, src, dst, seq,
-                                 "delivered");
     rn_fire_delivered(r, dst, src, pr->delivered_total);
 }
 
 static void
-give_up(struct rn *r, uint32_t src, uint32_t dst, uint64_t seq)
+give_up(struct rn *r, uint32_t src, uint32_t dst, uint64_t seq, uint64_t tid)
 {
     struct rn_pair *pr = rn_pair(r, src, dst);
     if (seq == 0 || seq > pr->sent)
@@ -266,9 +264,9 @@ give_up(struct rn *r, uint32_t src, uint32_t dst, uint64_t seq)
     *sn |= RN_SEEN_GIVEN_UP;
     pr->given_up++;
     r->msgs_given_up++;
-    if (r->o->observer && r->o->observer->msg_fate)
-        r->o->observer->msg_fate(r->o->observer->arg, sim_now(r->w), src, dst,
-                                 seq, "given_up");
+    if (tid && r->o->observer && r->o->observer->msg_given_up)
+        r->o->observer->msg_given_up(r->o->observer->arg, sim_now(r->w), src,
+                                     dst, tid);
 }
 
 void
@@ -281,9 +279,9 @@ rn_on_msg_fate(struct rn *r, struct rn_node *from, struct rn_conn *rc,
     if (!parse(m, &src, &dst, &seq, &sent_t, &sum_ok) || src != from->idx)
         return; /* a receiver-side fate, or not ours */
     if (fate == MSGR_FATE_QUEUED && rc)
-        pending_add(rc, dst, seq);
+        pending_add(rc, dst, seq, m->hdr.tid);
     else if (fate == MSGR_FATE_DROPPED || fate == MSGR_FATE_BLACKHOLED)
-        give_up(r, src, dst, seq);
+        give_up(r, src, dst, seq, 0); /* the messenger traced it already */
 }
 
 /* A connection object is gone: what was queued on it and never arrived
@@ -293,12 +291,10 @@ void
 rn_conn_closed(struct rn *r, struct rn_conn *rc)
 {
     for (uint32_t i = 0; i < rc->npending; i++) {
-        uint64_t v = rc->pending[i];
-        uint32_t dst = (uint32_t)(v >> 48);
-        uint64_t seq = v & ((1ull << 48) - 1);
-        struct rn_pair *pr = rn_pair(r, rc->node->idx, dst);
-        if (seq <= pr->sent && !(pr->seen[seq] & RN_SEEN_COUNT))
-            give_up(r, rc->node->idx, dst, seq);
+        const struct rn_pending *pd = &rc->pending[i];
+        struct rn_pair *pr = rn_pair(r, rc->node->idx, pd->dst);
+        if (pd->seq <= pr->sent && !(pr->seen[pd->seq] & RN_SEEN_COUNT))
+            give_up(r, rc->node->idx, pd->dst, pd->seq, pd->tid);
     }
     rc->npending = 0;
 }

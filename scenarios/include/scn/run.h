@@ -89,10 +89,14 @@ struct scn_observer {
     void (*fault)(void *arg, uint64_t t, uint64_t id, const char *kind,
                   const char *targets, const char *params);
     void (*fault_heal)(void *arg, uint64_t t, uint64_t id);
+    /* A workload message: tid is unique per sending node (all its
+     * incarnations), seq per (src, dst) pair. */
     void (*msg_sent)(void *arg, uint64_t t, uint32_t src, uint32_t dst,
-                     uint64_t seq, uint64_t size, uint64_t checksum);
-    void (*msg_fate)(void *arg, uint64_t t, uint32_t src, uint32_t dst,
-                     uint64_t seq, const char *fate);
+                     uint64_t seq, uint64_t tid, uint64_t size,
+                     uint64_t checksum);
+    /* given up by the runner's ledger (its connection went away) */
+    void (*msg_given_up)(void *arg, uint64_t t, uint32_t src, uint32_t dst,
+                         uint64_t tid);
     void (*expectation)(void *arg, uint32_t line, const char *text,
                         bool held, const char *evidence);
     void (*run_end)(void *arg, uint64_t t, uint64_t fingerprint,
@@ -106,5 +110,24 @@ struct scn_observer {
  */
 int scn_run(const struct scn_plan *plan, const char *source, size_t source_len,
             const struct scn_run_opts *o, struct scn_run_result *res);
+
+/* ------------------------------------------------------------ traces */
+
+/*
+ * An observer that writes a run into a trace file (trace/, sqlite): nodes,
+ * every connection's states and frames, message fates, faults, actions,
+ * expectations and the fingerprint, with the scenario text and seed so
+ * `msgrsim replay` can run it again. NULL with a message in err on
+ * failure (the file cannot be created, or is not a trace).
+ */
+struct scn_trace;
+struct scn_trace *scn_trace_open(const char *path, const char *scenario_path,
+                                 const char *text, size_t len, char *err,
+                                 size_t errlen);
+const struct scn_observer *scn_trace_observer(struct scn_trace *t);
+/* The run's id in the file (valid after the run began). */
+int64_t scn_trace_run_id(const struct scn_trace *t);
+/* Commits and closes; returns 0 or a negative error (message in err). */
+int scn_trace_close(struct scn_trace *t, char *err, size_t errlen);
 
 #endif
