@@ -1041,8 +1041,9 @@ setup_links(struct rn *r)
 {
     const struct scn_plan *p = r->p;
     struct sim_link_params lp = {
-        .latency_ns = p->link_default.has_latency ? p->link_default.latency_ns
-                                                  : SCN_DEFAULT_LATENCY_NS,
+        /* the plan holds the default latency unless `link default`
+         * gave one (the parser sets the value, not has_latency) */
+        .latency_ns = p->link_default.latency_ns,
         .jitter_ns = p->link_default.jitter_ns,
         .bandwidth_bps = p->link_default.bandwidth_bps,
         .loss_ppm = p->link_default.loss_ppm,
