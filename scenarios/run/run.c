@@ -468,6 +468,10 @@ node_start_(struct rn *r, uint32_t i)
                         nd->decl->name, strerror(-err));
             return err;
         }
+        /* the fault layer holds its own reference to the sim stack: ours
+         * goes, so unref of nd->st releases both (else the sim host keeps
+         * a stack and the world cannot be freed) */
+        msgr_stack_unref(nd->sim_st);
     }
     struct msgr_config cfg;
     memset(&cfg, 0, sizeof(cfg));
