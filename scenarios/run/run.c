@@ -468,6 +468,10 @@ node_start_(struct rn *r, uint32_t i)
                         nd->decl->name, strerror(-err));
             return err;
         }
+        /* the fault layer holds its own reference to the sim stack: ours
+         * goes, so unref of nd->st releases both (else the sim host keeps
+         * a stack and the world cannot be freed) */
+        msgr_stack_unref(nd->sim_st);
     }
     struct msgr_config cfg;
     memset(&cfg, 0, sizeof(cfg));
@@ -1043,8 +1047,9 @@ setup_links(struct rn *r)
 {
     const struct scn_plan *p = r->p;
     struct sim_link_params lp = {
-        .latency_ns = p->link_default.has_latency ? p->link_default.latency_ns
-                                                  : SCN_DEFAULT_LATENCY_NS,
+        /* the plan holds the default latency unless `link default`
+         * gave one (the parser sets the value, not has_latency) */
+        .latency_ns = p->link_default.latency_ns,
         .jitter_ns = p->link_default.jitter_ns,
         .bandwidth_bps = p->link_default.bandwidth_bps,
         .loss_ppm = p->link_default.loss_ppm,
