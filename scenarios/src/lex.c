@@ -60,8 +60,10 @@ emit(struct lexer *lx, enum scn_tok_kind kind, struct scn_loc loc,
 static bool
 ends_word(const struct lexer *lx)
 {
+    if (lx->i >= lx->len)
+        return true;
     char ch = peek(lx, 0);
-    if (ch == '\0' || ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' ||
+    if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' ||
         ch == '#' || ch == '"' || ch == '|')
         return true;
     if (ch == '-' && peek(lx, 1) == '>')
@@ -103,7 +105,7 @@ string(struct lexer *lx)
     size_t n = 0;
     for (;;) {
         char ch = peek(lx, 0);
-        if (ch == '\0' || ch == '\n') {
+        if (lx->i >= lx->len || ch == '\n') {
             scn__error(lx->c, loc, "unterminated string (a '\"' must close "
                        "it on the same line)");
             return;
@@ -111,6 +113,12 @@ string(struct lexer *lx)
         if (ch == '"') {
             advance(lx, 1);
             break;
+        }
+        if ((unsigned char)ch < 0x20 && ch != '\t') {
+            scn__error(lx->c, here(lx), "unexpected control character 0x%02x "
+                       "in a string", (unsigned char)ch);
+            advance(lx, 1);
+            continue;
         }
         if (ch == '\\' && (peek(lx, 1) == '"' || peek(lx, 1) == '\\')) {
             advance(lx, 1);
@@ -136,6 +144,8 @@ word(struct lexer *lx)
     while (!ends_word(lx)) {
         unsigned char ch = (unsigned char)peek(lx, 0);
         if (ch < 0x20 && ch != '\t') {
+            if (lx->i > start)
+                emit(lx, SCN_TOK_WORD, loc, lx->t + start, lx->i - start);
             scn__error(lx->c, here(lx), "unexpected control character 0x%02x",
                        ch);
             advance(lx, 1);
@@ -181,7 +191,12 @@ scn__lex(struct scn_cc *c, const char *text, size_t len)
             emit(&lx, SCN_TOK_BIARROW, here(&lx), "<->", 3);
             advance(&lx, 3);
         } else {
+            size_t before = lx.i;
             word(&lx);
+            /* every branch consumes input; this keeps it so if a future
+             * change forgets */
+            if (lx.i == before)
+                advance(&lx, 1);
         }
     }
     emit(&lx, SCN_TOK_EOL, here(&lx), "", 0);

@@ -41,7 +41,7 @@ static const struct error_case cases[] = {
      "0123456789012345678901234567890123456789012345678901234567890123"
      "0123456789012345678901234567890123456789012345678901234567890123\"\n",
      1, 10, "string too long"},
-    {N3 "at 0 start osd.\x01\n", 2, 16, "unexpected control character 0x01"},
+    {N3 "at 0 start \x01osd.0\n", 2, 12, "unexpected control character 0x01"},
     {"-> osd.0\n", 1, 1, "expected a statement, got '->'"},
 
     /* statements */
@@ -298,6 +298,26 @@ test_each_error(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* A NUL byte is data, not the end of the text: an error, and the lexer
+ * moves on (it once looped forever on one). */
+static void
+test_nul_bytes(void **state)
+{
+    (void)state;
+    static const char word[] = "seed 1\0 2\n";
+    static const char str[] = "scenario \"a\0b\"\n";
+    struct scn_plan *p = NULL;
+    struct scn_diags d;
+    assert_int_equal(scn_compile("e.scn", word, sizeof(word) - 1, &p, &d),
+                     -EINVAL);
+    assert_int_equal(d.v[0].loc.col, 7);
+    assert_non_null(strstr(d.v[0].msg, "unexpected control character 0x00"));
+    assert_int_equal(scn_compile("e.scn", str, sizeof(str) - 1, &p, &d),
+                     -EINVAL);
+    assert_int_equal(d.v[0].loc.col, 12);
+    assert_non_null(strstr(d.v[0].msg, "control character 0x00 in a string"));
+}
+
 /* Every broken line is reported, not only the first, in source order
  * (check errors found after parse errors are sorted in). */
 static void
@@ -375,6 +395,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_error),
+        cmocka_unit_test(test_nul_bytes),
         cmocka_unit_test(test_all_errors_reported),
         cmocka_unit_test(test_error_cap),
         cmocka_unit_test(test_file_errors),
