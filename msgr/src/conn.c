@@ -262,12 +262,19 @@ brk_ask(struct msgr_conn *c, int dir, unsigned tag)
 }
 
 /* STALL: the socket is cut under the connection, which freezes without
- * noticing; released, it finds the cut and faults. */
+ * noticing; released, it goes on (`resume`), finds the cut and faults. */
+static void
+brk_stall_then(struct msgr_conn *c, int dir, unsigned tag,
+               conn_resume_fn resume)
+{
+    c->ops->shutdown(c->sock);
+    hold_begin(c, MSGR_BREAK_HELD_STEP(dir, tag), resume);
+}
+
 static void
 brk_stall(struct msgr_conn *c, int dir, unsigned tag)
 {
-    c->ops->shutdown(c->sock);
-    hold_begin(c, MSGR_BREAK_HELD_STEP(dir, tag), step_done);
+    brk_stall_then(c, dir, tag, step_done);
 }
 
 /* Released: the rewound frame is processed without asking again. */
@@ -2852,7 +2859,8 @@ brk_accepted(struct msgr_conn *c)
                    accepted_step);
         return 1;
     case MSGR_INTERCEPT_STALL:
-        brk_stall(c, 0, MSGR_BREAK_ACCEPTED);
+        /* released, it starts the banner exchange on the cut socket */
+        brk_stall_then(c, 0, MSGR_BREAK_ACCEPTED, accepted_step);
         return 1;
     default:
         return 0;
