@@ -134,6 +134,20 @@ hold_begin(struct msgr_conn *c, int step, conn_resume_fn resume)
     }
 }
 
+/* A MESSAGE frame read (and traced) that will never be processed: the
+ * tracer still learns its fate, from its header (no message is built). */
+static void
+trace_msg_unprocessed(struct msgr_conn *c, const struct msgr_msg_header *hdr)
+{
+    struct msgr *m = c->msgr;
+    if (!m->has_tracer || !m->tracer.msg)
+        return;
+    struct msgr_msg shadow;
+    memset(&shadow, 0, sizeof(shadow));
+    shadow.hdr = *hdr;
+    msgr__trace_msg(m, c, &shadow, MSGR_FATE_DROPPED);
+}
+
 /* Gives back what a hold kept that its step did not consume. */
 static void
 hold_drop(struct conn_hold *h)
@@ -148,17 +162,27 @@ hold_drop(struct conn_hold *h)
     msgr_conn_unref(ex);
 }
 
+/* A hold ends without its step happening: a message frame it kept
+ * unprocessed is dropped, and what it held is given back. */
+static void
+hold_end(struct msgr_conn *c, struct conn_hold *h)
+{
+    if (h->has_msg)
+        trace_msg_unprocessed(c, &h->msg_hdr);
+    hold_drop(h);
+}
+
 /* The socket or the session context went away: the held step never
  * happens. */
 static void
 hold_clear(struct msgr_conn *c)
 {
-    if (!c->hold.step && !c->hold.pass)
+    if (!c->hold.step && !c->hold.pass && !c->hold.brk_pass)
         return;
     struct conn_hold h = c->hold;
     memset(&c->hold, 0, sizeof(c->hold));
     atomic_store_explicit(&c->held_step, 0, memory_order_release);
-    hold_drop(&h);
+    hold_end(c, &h);
 }
 
 /*
@@ -220,6 +244,95 @@ step_done(struct msgr_conn *c, struct conn_hold *h)
     (void)c;
     (void)h;
     return 0;
+}
+
+/* ------------------------------------------------------ frame breaker */
+
+/*
+ * The frame breaker (msgr_set_frame_breaker) is asked once per frame in
+ * write or read order, and at the socket steps. Its holds use the hold
+ * machinery above with MSGR_BREAK_HELD_STEP() as the step, so a fault, a
+ * stop or a reuse ends them as any other.
+ */
+static int
+brk_ask(struct msgr_conn *c, int dir, unsigned tag)
+{
+    struct msgr *m = c->msgr;
+    return m->breaker.frame(m->breaker.arg, c, dir, tag, c->is_client);
+}
+
+/* STALL: the socket is cut under the connection, which freezes without
+ * noticing; released, it goes on (`resume`), finds the cut and faults. */
+static void
+brk_stall_then(struct msgr_conn *c, int dir, unsigned tag,
+               conn_resume_fn resume)
+{
+    c->ops->shutdown(c->sock);
+    hold_begin(c, MSGR_BREAK_HELD_STEP(dir, tag), resume);
+}
+
+static void
+brk_stall(struct msgr_conn *c, int dir, unsigned tag)
+{
+    brk_stall_then(c, dir, tag, step_done);
+}
+
+/* Released: the rewound frame is processed without asking again. */
+static int
+brk_replay_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)h;
+    c->hold.brk_pass = 1;
+    return 0;
+}
+
+/*
+ * The say on a frame (or banner) just read, whose last `n` bytes end at
+ * roff. Returns 0 to process it (*stall: then cut and freeze), 1 when the
+ * connection faulted, stopped or holds before it (rewound, so the frame
+ * is read again on release).
+ */
+static int
+brk_read(struct msgr_conn *c, unsigned tag, size_t n, int *stall)
+{
+    *stall = 0;
+    /* a replay after an interceptor's hold was asked the first time */
+    if (!c->msgr->has_breaker || c->hold.pass)
+        return 0;
+    if (c->hold.brk_pass) {
+        c->hold.brk_pass = 0;
+        return 0;
+    }
+    switch (brk_ask(c, 0, tag)) {
+    case MSGR_INTERCEPT_FAIL:
+        fault(c, MSGR_EINJECTED, "breakpoint");
+        return 1;
+    case MSGR_INTERCEPT_STOP:
+        stop_now(c, 1);
+        return 1;
+    case MSGR_INTERCEPT_HOLD:
+        c->roff -= n;
+        hold_begin(c, MSGR_BREAK_HELD_STEP(0, tag), brk_replay_step);
+        return 1;
+    case MSGR_INTERCEPT_STALL:
+        *stall = 1;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* After a frame read under STALL was processed (r its result). */
+static int
+brk_read_stalled(struct msgr_conn *c, int r, unsigned tag)
+{
+    if (r != 0 || !c->sock)
+        return r;
+    if (c->hold.step) /* an interceptor holds it already: cut only */
+        c->ops->shutdown(c->sock);
+    else
+        brk_stall(c, 0, tag);
+    return 1;
 }
 
 /* ---------------------------------------------------------- lifetime */
@@ -519,6 +632,7 @@ frame_get(struct msgr_conn *c)
     }
     f->next = NULL;
     f->msg = NULL;
+    f->brk = FB_UNASKED;
     f->iov_done = 0;
     f->iov_off = 0;
     return f;
@@ -616,7 +730,6 @@ ctrl_send(struct msgr_conn *c, struct out_frame *f, struct msgr_wbuf *w,
     f->tag = tag;
     MSGR_ASSERT(msgr_frame_encode(&f->fo, c->rev1 > 0, tag, &seg, 1) == 0);
     wq_append(c, f);
-    trace_frame(c, 1, tag, f->fo.total);
 }
 
 static void
@@ -680,7 +793,6 @@ queue_message(struct msgr_conn *c, struct msgr_msg *msg)
         c->nsent++;
     }
     wq_append(c, f);
-    trace_frame(c, 1, MSGR_TAG_MESSAGE, f->fo.total);
 }
 
 /* Moves queued messages into frames while the write queue has room. */
@@ -756,11 +868,106 @@ update_want(struct msgr_conn *c)
     }
 }
 
+static unsigned
+frame_break_tag(const struct out_frame *f)
+{
+    return f->tag ? f->tag : MSGR_BREAK_BANNER; /* tag 0: the raw banner */
+}
+
+/* Asks the breaker about f once; non-zero when the write must end before
+ * f (its action is due once everything before it is written). */
+static int
+brk_write_stops(struct msgr_conn *c, struct out_frame *f)
+{
+    if (f->brk == FB_UNASKED) {
+        switch (brk_ask(c, 1, frame_break_tag(f))) {
+        case MSGR_INTERCEPT_FAIL:
+            f->brk = FB_FAIL;
+            break;
+        case MSGR_INTERCEPT_STOP:
+            f->brk = FB_STOP;
+            break;
+        case MSGR_INTERCEPT_HOLD:
+            f->brk = FB_HOLD;
+            break;
+        case MSGR_INTERCEPT_STALL:
+            f->brk = FB_STALL;
+            break;
+        default:
+            f->brk = FB_PASSED;
+            break;
+        }
+    }
+    return f->brk == FB_FAIL || f->brk == FB_STOP || f->brk == FB_HOLD;
+}
+
+/*
+ * With a frame breaker: asks the frames about to be handed to the socket,
+ * in order, and returns where this write ends: before a frame that fails,
+ * stops or holds; after one that stalls; before the first frame not asked
+ * when the gather budget runs out; NULL at the queue's end.
+ */
+static struct out_frame *
+brk_write_end(struct msgr_conn *c)
+{
+    struct out_frame *f = c->wq_head;
+    for (int n = 0; f && n < WRITE_IOV_MAX; f = f->next) {
+        if (brk_write_stops(c, f))
+            return f;
+        if (f->brk == FB_STALL)
+            return f->next;
+        n += f->fo.iovcnt - f->iov_done;
+    }
+    return f;
+}
+
+/* Everything before f, the head, is written: its breakpoint acts. */
+static void
+brk_write_act(struct msgr_conn *c, struct out_frame *f)
+{
+    switch (f->brk) {
+    case FB_FAIL:
+        fault(c, MSGR_EINJECTED, "breakpoint");
+        break;
+    case FB_STOP:
+        stop_now(c, 1);
+        break;
+    default: /* FB_HOLD: on release the frame goes */
+        f->brk = FB_PASSED;
+        hold_begin(c, MSGR_BREAK_HELD_STEP(1, frame_break_tag(f)), step_done);
+        break;
+    }
+}
+
+/* The head frame is completely written: it leaves the queue and is
+ * traced. Returns its breakpoint tag when a stall cuts the socket now. */
+static unsigned
+wq_pop_written(struct msgr_conn *c)
+{
+    struct out_frame *f = c->wq_head;
+    c->wq_head = f->next;
+    if (!c->wq_head)
+        c->wq_tail = NULL;
+    c->wq_bytes -= f->fo.total;
+    c->wq_nframes--;
+    if (f->tag)
+        trace_frame(c, 1, f->tag, f->fo.total);
+    if (f->tag == MSGR_TAG_MESSAGE) {
+        atomic_fetch_add_explicit(&c->worker->perf.msgs_out, 1,
+                                  memory_order_relaxed);
+        msgr__trace_msg(c->msgr, c, f->msg, MSGR_FATE_SENT);
+    }
+    unsigned stall = f->brk == FB_STALL ? frame_break_tag(f) : 0;
+    frame_put(c, f);
+    return stall;
+}
+
 /* Writes as much of the write queue as the socket takes. */
 static void
 do_write(struct msgr_conn *c)
 {
     struct msgr_worker_perf *perf = &c->worker->perf;
+    const int brk = c->msgr->has_breaker;
     if (c->hold.step)
         return;
     for (;;) {
@@ -769,9 +976,16 @@ do_write(struct msgr_conn *c)
         fill_wq(c);
         if (!c->wq_head)
             break;
+        /* without a breaker `end` is NULL: the gather below runs to the
+         * queue's end at no extra cost per frame */
+        struct out_frame *end = brk ? brk_write_end(c) : NULL;
+        if (end == c->wq_head) {
+            brk_write_act(c, end);
+            return;
+        }
         struct iovec iov[WRITE_IOV_MAX];
         int n = 0;
-        for (struct out_frame *f = c->wq_head; f && n < WRITE_IOV_MAX;
+        for (struct out_frame *f = c->wq_head; f != end && n < WRITE_IOV_MAX;
              f = f->next) {
             for (int i = f->iov_done; i < f->fo.iovcnt && n < WRITE_IOV_MAX;
                  i++) {
@@ -786,14 +1000,13 @@ do_write(struct msgr_conn *c)
         }
         if (n == 0) {
             /* frames of empty iovecs only: complete them */
-            while (c->wq_head) {
-                struct out_frame *f = c->wq_head;
-                c->wq_head = f->next;
-                c->wq_bytes -= f->fo.total;
-                c->wq_nframes--;
-                frame_put(c, f);
+            while (c->wq_head != end) {
+                unsigned stall = wq_pop_written(c);
+                if (stall) {
+                    brk_stall(c, 1, stall);
+                    return;
+                }
             }
-            c->wq_tail = NULL;
             continue;
         }
         ssize_t w = c->ops->writev(c->sock, iov, n);
@@ -807,7 +1020,7 @@ do_write(struct msgr_conn *c)
         atomic_fetch_add_explicit(&perf->bytes_out, (uint64_t)w,
                                   memory_order_relaxed);
         size_t left = (size_t)w;
-        while (c->wq_head) {
+        while (c->wq_head != end) {
             struct out_frame *f = c->wq_head;
             while (f->iov_done < f->fo.iovcnt) {
                 size_t len = f->fo.iov[f->iov_done].iov_len - f->iov_off;
@@ -822,17 +1035,11 @@ do_write(struct msgr_conn *c)
             }
             if (f->iov_done < f->fo.iovcnt)
                 break;
-            c->wq_head = f->next;
-            if (!c->wq_head)
-                c->wq_tail = NULL;
-            c->wq_bytes -= f->fo.total;
-            c->wq_nframes--;
-            if (f->tag == MSGR_TAG_MESSAGE) {
-                atomic_fetch_add_explicit(&perf->msgs_out, 1,
-                                          memory_order_relaxed);
-                msgr__trace_msg(c->msgr, c, f->msg, MSGR_FATE_SENT);
+            unsigned stall = wq_pop_written(c);
+            if (stall) {
+                brk_stall(c, 1, stall);
+                return;
             }
-            frame_put(c, f);
         }
     }
     update_want(c);
@@ -847,6 +1054,7 @@ expect(struct msgr_conn *c, size_t need, conn_read_fn fn)
 {
     c->need = need;
     c->next_read = fn;
+    c->rkeep = 0;
 }
 
 static void
@@ -859,12 +1067,15 @@ expect_frame(struct msgr_conn *c)
 static int
 ensure_rbuf(struct msgr_conn *c, size_t need)
 {
-    size_t unread = c->rlen - c->roff;
-    if (c->roff && (c->roff == c->rlen || c->rcap - c->rlen < READ_CHUNK ||
-                    c->rcap - c->roff < need)) {
-        memmove(c->rbuf, c->rbuf + c->roff, unread);
+    /* what stays from `base` on: the unread bytes and the kept preamble */
+    size_t base = c->roff - c->rkeep;
+    size_t unread = c->rlen - base;
+    need += c->rkeep;
+    if (base && (base == c->rlen || c->rcap - c->rlen < READ_CHUNK ||
+                 c->rcap - base < need)) {
+        memmove(c->rbuf, c->rbuf + base, unread);
         c->rlen = unread;
-        c->roff = 0;
+        c->roff = c->rkeep;
     }
     size_t want = need > unread ? need : unread;
     if (want < READ_CHUNK)
@@ -886,7 +1097,7 @@ ensure_rbuf(struct msgr_conn *c, size_t need)
 static void
 maybe_shrink_rbuf(struct msgr_conn *c)
 {
-    if (c->rcap > 4 * READ_CHUNK && c->roff == c->rlen) {
+    if (c->rcap > 4 * READ_CHUNK && c->roff == c->rlen && !c->rkeep) {
         msgr__free(c->rbuf);
         c->rbuf = NULL;
         c->rcap = c->rlen = c->roff = 0;
@@ -897,6 +1108,8 @@ static void
 do_read(struct msgr_conn *c)
 {
     struct msgr_worker_perf *perf = &c->worker->perf;
+    if (c->hold.step)
+        return;
     for (int reads = 0;;) {
         /* consume what is buffered */
         while (c->next_read && c->rlen - c->roff >= c->need) {
@@ -1954,6 +2167,28 @@ handle_session_reconnect(struct msgr_conn *c, const struct msgr_seg *seg)
     return 0;
 }
 
+/*
+ * An interceptor did not let a MESSAGE frame (traced as read) through:
+ * held, it is reported when the hold ends without replaying it; failed or
+ * stopped, it is dropped now. Either way it has a fate.
+ */
+static void
+msg_not_processed(struct msgr_conn *c, const struct msgr_header2 *h)
+{
+    struct msgr_msg_header hdr;
+    memset(&hdr, 0, sizeof(hdr));
+    hdr.seq = h->seq;
+    hdr.tid = h->tid;
+    hdr.type = h->type;
+    hdr.src = c->peer_name;
+    if (c->hold.step) {
+        c->hold.has_msg = 1;
+        c->hold.msg_hdr = hdr;
+    } else {
+        trace_msg_unprocessed(c, &hdr);
+    }
+}
+
 /* Steady state: one MESSAGE frame. */
 static int
 handle_message(struct msgr_conn *c, const struct msgr_seg *segs)
@@ -1962,14 +2197,15 @@ handle_message(struct msgr_conn *c, const struct msgr_seg *segs)
     struct msgr_header2 h;
     size_t frame_len =
         MSGR_PREAMBLE_LEN + msgr_frame_body_len(&c->pre, c->rev1 > 0);
-    int e = intercept_read(c, MSGR_STEP_HANDLE_MESSAGE, frame_len);
-    if (e)
-        return e;
-    e = msgr_header2_decode(segs[0].base, segs[0].len, &h);
+    int e = msgr_header2_decode(segs[0].base, segs[0].len, &h);
     if (e < 0)
         return e;
     if (c->pre.nseg < 1 || segs[0].len != MSGR_HEADER2_LEN)
         return MSGR_EDECODE;
+    if ((e = intercept_read(c, MSGR_STEP_HANDLE_MESSAGE, frame_len)) != 0) {
+        msg_not_processed(c, &h);
+        return e;
+    }
     trim_sent(c, h.ack_seq);
     if (h.seq <= c->in_seq) {
         /* a replay of something we already have */
@@ -2025,6 +2261,7 @@ handle_message(struct msgr_conn *c, const struct msgr_seg *segs)
      * peer send it again on the next session */
     if ((e = intercept_read(c, MSGR_STEP_READ_MESSAGE_COMPLETE, frame_len)) !=
         0) {
+        msg_not_processed(c, &h);
         msgr_msg_unref(msg);
         return e;
     }
@@ -2166,10 +2403,19 @@ read_body(struct msgr_conn *c, const uint8_t *p, size_t n)
     memset(segs, 0, sizeof(segs));
     int e = msgr_frame_body_decode(&c->pre, c->rev1 > 0, p, segs);
     expect_frame(c);
-    if (e == 0)
-        e = handle_frame(c, c->pre.tag, segs);
-    else if (e == MSGR_EABORTED)
+    if (e == 0) {
+        int stall;
+        unsigned tag = c->pre.tag;
+        if (brk_read(c, tag, MSGR_PREAMBLE_LEN + n, &stall)) {
+            release_held_throttle(c); /* a replay takes it again */
+            return 1;
+        }
+        e = handle_frame(c, tag, segs);
+        if (stall)
+            e = brk_read_stalled(c, e, tag);
+    } else if (e == MSGR_EABORTED) {
         e = 0; /* the sender revoked it: nothing to do */
+    }
     /* a frame that built no message (a duplicate, a decoding error, an
      * aborted frame) returns what its preamble took */
     release_held_throttle(c);
@@ -2219,6 +2465,7 @@ read_preamble(struct msgr_conn *c, const uint8_t *p, size_t n)
     }
     size_t body = msgr_frame_body_len(&c->pre, c->rev1 > 0);
     expect(c, body, read_body);
+    c->rkeep = MSGR_PREAMBLE_LEN; /* a hold may rewind the whole frame */
     if (body == 0)
         return read_body(c, p + MSGR_PREAMBLE_LEN, 0);
     return 0;
@@ -2246,7 +2493,7 @@ hello_step(struct msgr_conn *c, struct conn_hold *h)
 }
 
 static int
-read_banner(struct msgr_conn *c, const uint8_t *p, size_t n)
+process_banner(struct msgr_conn *c, const uint8_t *p, size_t n)
 {
     uint64_t supported, required;
     int e = intercept_read(c, c->is_client
@@ -2274,6 +2521,16 @@ read_banner(struct msgr_conn *c, const uint8_t *p, size_t n)
                        ? MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD_HELLO_CONNECTING
                        : MSGR_STEP_HANDLE_PEER_BANNER_PAYLOAD,
                    hello_step);
+}
+
+static int
+read_banner(struct msgr_conn *c, const uint8_t *p, size_t n)
+{
+    int stall;
+    if (brk_read(c, MSGR_BREAK_BANNER, n, &stall))
+        return 1;
+    int r = process_banner(c, p, n);
+    return stall ? brk_read_stalled(c, r, MSGR_BREAK_BANNER) : r;
 }
 
 /* ------------------------------------------------------------- socket */
@@ -2304,6 +2561,11 @@ connected(struct msgr_conn *c)
         if (r == -ECONNREFUSED)
             upcall(c, DQ_REFUSED);
         fault(c, r, "connect");
+        return;
+    }
+    if (c->brk_stall_connected) {
+        c->brk_stall_connected = 0;
+        brk_stall(c, 1, MSGR_BREAK_CONNECTING);
         return;
     }
     set_state(c, MSGR_CONN_BANNER_CONNECTING, "tcp connected");
@@ -2348,25 +2610,22 @@ close_socket(struct msgr_conn *c, int abortive)
     c->sock = NULL;
     c->io_want = 0;
     c->paused = 0;
+    c->brk_stall_connected = 0;
     release_held_throttle(c); /* a half-read message */
     if (c->keepalive_timer)
         c->ops->timer_cancel(c->keepalive_timer);
     wq_clear(c);
     c->rlen = c->roff = 0;
     c->need = 0;
+    c->rkeep = 0;
     c->next_read = NULL;
     maybe_shrink_rbuf(c);
 }
 
+/* The TCP connect of an attempt (after the `connecting` breakpoint). */
 static void
-do_connect(struct msgr_conn *c)
+connect_now(struct msgr_conn *c)
 {
-    if (atomic_load(&c->stop_requested))
-        return;
-    close_socket(c, 0);
-    set_state(c, MSGR_CONN_START_CONNECT, "connect");
-    c->rev1 = -1;
-    c->global_seq = msgr__get_global_seq(c->msgr, 0);
     struct msgr_socket *s = NULL;
     int e = c->ops->connect(c->worker, &c->target_addr, &s);
     if (e < 0) {
@@ -2378,6 +2637,46 @@ do_connect(struct msgr_conn *c)
     attach_socket(c, s, MSGR_IO_WRITE);
     set_state(c, MSGR_CONN_CONNECTING, "connecting");
     arm_ready_timeout(c);
+}
+
+static int
+connect_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)h;
+    connect_now(c);
+    return 0;
+}
+
+static void
+do_connect(struct msgr_conn *c)
+{
+    if (atomic_load(&c->stop_requested))
+        return;
+    close_socket(c, 0);
+    set_state(c, MSGR_CONN_START_CONNECT, "connect");
+    c->rev1 = -1;
+    c->global_seq = msgr__get_global_seq(c->msgr, 0);
+    if (c->msgr->has_breaker) {
+        switch (brk_ask(c, 1, MSGR_BREAK_CONNECTING)) {
+        case MSGR_INTERCEPT_FAIL:
+            fault(c, MSGR_EINJECTED, "breakpoint");
+            return;
+        case MSGR_INTERCEPT_STOP:
+            stop_now(c, 1);
+            return;
+        case MSGR_INTERCEPT_HOLD:
+            hold_begin(c, MSGR_BREAK_HELD_STEP(1, MSGR_BREAK_CONNECTING),
+                       connect_step);
+            return;
+        case MSGR_INTERCEPT_STALL:
+            /* no frame to let go: the connect completes, then the cut */
+            c->brk_stall_connected = 1;
+            break;
+        default:
+            break;
+        }
+    }
+    connect_now(c);
 }
 
 /* ---------------------------------------------------------------- fault */
@@ -2535,6 +2834,39 @@ server_banner_step(struct msgr_conn *c, struct conn_hold *h)
     return at_step(c, MSGR_STEP_BANNER_EXCHANGE, server_banner_send_step);
 }
 
+static int
+accepted_step(struct msgr_conn *c, struct conn_hold *h)
+{
+    (void)h;
+    return at_step(c, MSGR_STEP_START_SERVER_BANNER_EXCHANGE,
+                   server_banner_step);
+}
+
+/* The `accepted` breakpoint: 0 to go on, else what to return. */
+static int
+brk_accepted(struct msgr_conn *c)
+{
+    if (!c->msgr->has_breaker)
+        return 0;
+    switch (brk_ask(c, 0, MSGR_BREAK_ACCEPTED)) {
+    case MSGR_INTERCEPT_FAIL:
+        return MSGR_EINJECTED;
+    case MSGR_INTERCEPT_STOP:
+        stop_now(c, 1);
+        return 1;
+    case MSGR_INTERCEPT_HOLD:
+        hold_begin(c, MSGR_BREAK_HELD_STEP(0, MSGR_BREAK_ACCEPTED),
+                   accepted_step);
+        return 1;
+    case MSGR_INTERCEPT_STALL:
+        /* released, it starts the banner exchange on the cut socket */
+        brk_stall_then(c, 0, MSGR_BREAK_ACCEPTED, accepted_step);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static void
 start_accept_cb(void *arg)
 {
@@ -2547,8 +2879,9 @@ start_accept_cb(void *arg)
         set_state(c, MSGR_CONN_START_ACCEPT, "accepted");
         attach_socket(c, t->s, MSGR_IO_READ);
         arm_ready_timeout(c);
-        int r = at_step(c, MSGR_STEP_START_SERVER_BANNER_EXCHANGE,
-                        server_banner_step);
+        int r = brk_accepted(c);
+        if (r == 0)
+            r = accepted_step(c, NULL);
         if (r < 0)
             fault(c, r, "breakpoint");
     }
@@ -2719,10 +3052,10 @@ release_cb(void *arg)
         memset(&c->hold, 0, sizeof(c->hold));
         atomic_store_explicit(&c->held_step, 0, memory_order_release);
         if (t->action == MSGR_INTERCEPT_FAIL) {
-            hold_drop(&h);
+            hold_end(c, &h);
             fault(c, MSGR_EINJECTED, "breakpoint released with fail");
         } else if (t->action == MSGR_INTERCEPT_STOP) {
-            hold_drop(&h);
+            hold_end(c, &h);
             stop_now(c, 1);
         } else {
             int r = 0;

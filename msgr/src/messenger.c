@@ -360,6 +360,17 @@ msgr_set_interceptor(struct msgr *m, const struct msgr_interceptor *i)
 }
 
 void
+msgr_set_frame_breaker(struct msgr *m, const struct msgr_frame_breaker *b)
+{
+    if (b) {
+        m->breaker = *b;
+        m->has_breaker = 1;
+    } else {
+        m->has_breaker = 0;
+    }
+}
+
+void
 msgr__trace_msg(struct msgr *m, struct msgr_conn *c,
                 const struct msgr_msg *msg, int fate)
 {

@@ -139,6 +139,8 @@ struct msgr {
     int has_tracer;
     struct msgr_interceptor interceptor;
     int has_interceptor;
+    struct msgr_frame_breaker breaker;
+    int has_breaker;
     struct msgr_dispatcher disp[MSGR_MAX_DISPATCHERS];
     int ndisp;
 
@@ -231,6 +233,19 @@ struct out_bucket {
     struct msgr_msg *head, *tail;
 };
 
+/* A frame breaker's say on a frame waiting to be written: asked once,
+ * when the frame is about to be handed to the socket. FB_FAIL, FB_STOP and
+ * FB_HOLD act once every frame before it is written; FB_STALL once the
+ * frame itself is. */
+enum out_frame_brk {
+    FB_UNASKED = 0,
+    FB_PASSED,
+    FB_FAIL,
+    FB_STOP,
+    FB_HOLD,
+    FB_STALL,
+};
+
 /* A frame waiting for writev; pooled per connection. */
 struct out_frame {
     struct out_frame *next;
@@ -239,6 +254,7 @@ struct out_frame {
     uint8_t hdr2[MSGR_HEADER2_LEN];
     uint8_t ctrl[512];        /* control payload storage */
     uint8_t tag;
+    uint8_t brk;              /* enum out_frame_brk: the breaker's say */
     int iov_done;             /* iovecs fully written */
     size_t iov_off;           /* bytes written of iov[iov_done] */
 };
@@ -259,6 +275,13 @@ struct conn_hold {
     conn_resume_fn resume;   /* NULL: a replayed read */
     struct msgr_conn *ex;    /* SEND_RECONNECT_OK: the session to resume */
     uint64_t arg;            /* the step's saved value (a seq) */
+    /* replaying a frame a frame breaker held: the breaker is not asked
+     * again for it */
+    int brk_pass;
+    /* a MESSAGE frame read, traced and held before it was processed:
+     * reported dropped if the hold ends without replaying it */
+    int has_msg;
+    struct msgr_msg_header msg_hdr;
 };
 
 struct msgr_conn {
@@ -293,6 +316,8 @@ struct msgr_conn {
     uint8_t *rbuf;
     size_t rcap, rlen, roff;
     size_t need;
+    size_t rkeep; /* bytes before roff kept: the preamble of the frame
+                     whose body is being read (a hold rewinds over it) */
     conn_read_fn next_read;
     struct msgr_preamble pre; /* of the frame being read */
     struct out_frame *wq_head, *wq_tail, *frame_pool;
@@ -301,6 +326,7 @@ struct msgr_conn {
     int wq_nframes;
     unsigned io_want;
     int paused;         /* reading stopped by a throttle */
+    int brk_stall_connected; /* `connecting` STALL: cut once connected */
     /* policy throttle (a reference) and what is held for the frame being
      * read: moves to the message, or is returned when none is built */
     struct msgr_throttle_set *throttle;

@@ -48,7 +48,14 @@ struct pair_rx {
 struct pair_counts {
     long frames_out[256], frames_in[256];
     long fate[MSGR_FATE_BLACKHOLED + 1];
+    long faults;
+    long resets; /* ms_handle_reset upcalls on this messenger */
 };
+
+/* Optional, read by pair_init: frame breakers for the client (a) and the
+ * osd (b), installed before start; a hook told of every fault. */
+static const struct msgr_frame_breaker *pair_breaker_a, *pair_breaker_b;
+static void (*pair_fault_hook)(struct msgr *m, struct msgr_conn *c);
 
 struct pair {
     struct sim_world *w;
@@ -100,6 +107,9 @@ pair_tr_fault(void *arg, struct msgr *m, struct msgr_conn *c, int err,
 {
     struct pair *p = arg;
     p->fp.fault(p->fp.arg, m, c, err, what);
+    pair_counts(p, m)->faults++;
+    if (pair_fault_hook)
+        pair_fault_hook(m, c);
 }
 
 static struct pair *pair_cur;
@@ -131,8 +141,8 @@ pair_dispatch(void *arg, struct msgr_msg *m)
 static inline int
 pair_reset(void *arg, struct msgr_conn *c)
 {
-    (void)c;
     ((struct pair_rx *)arg)->resets++;
+    pair_counts(pair_cur, msgr_conn_messenger(c))->resets++;
     return 1;
 }
 
@@ -218,6 +228,10 @@ pair_init(struct pair *p, uint64_t seed, const struct msgr_config *ca,
                                  .ms_dispatch = pair_dispatch,
                                  .ms_handle_reset = pair_reset,
                                  .ms_handle_remote_reset = pair_remote_reset};
+    if (pair_breaker_a)
+        msgr_set_frame_breaker(p->ma, pair_breaker_a);
+    if (pair_breaker_b)
+        msgr_set_frame_breaker(p->mb, pair_breaker_b);
     msgr_start(p->ma);
     msgr_start(p->mb);
     msgr_add_dispatcher(p->ma, &da);

@@ -166,7 +166,8 @@ struct msgr_tracer {
     /* A protocol state change; from/to are state names. */
     void (*state)(void *arg, struct msgr *m, struct msgr_conn *c,
                   const char *from, const char *to, const char *cause);
-    /* A frame in (dir 0) or out (dir 1): tag, bytes on the wire. */
+    /* A frame in (dir 0: read, before it is processed) or out (dir 1:
+     * once completely written to the socket): tag, bytes on the wire. */
     void (*frame)(void *arg, struct msgr *m, struct msgr_conn *c, int dir,
                   unsigned tag, uint64_t bytes);
     void (*msg)(void *arg, struct msgr *m, struct msgr_conn *c,
@@ -222,6 +223,49 @@ struct msgr_interceptor {
     void *arg;
     /* Runs on the connection's worker; returns an msgr_intercept_action. */
     int (*intercept)(void *arg, struct msgr_conn *c, int step);
+};
+
+/*
+ * Frame breakpoints (the scenario language's `break ... at STEP`): where
+ * the interceptor is asked at Ceph's numbered steps, a frame breaker is
+ * asked once per msgr2 frame, in the order frames are written (dir 1) or
+ * read (dir 0), also when several frames share one socket write, and at
+ * the socket steps below. Its answer takes effect at that frame's
+ * boundary: the frames before it are written (or processed), the frame
+ * itself and those after it are not.
+ *  - CONTINUE: nothing.
+ *  - FAIL: the connection faults (MSGR_EINJECTED) before the frame's I/O,
+ *    as a socket error would make it; a lossless session replays it.
+ *  - STOP: the connection is marked down there, reset upcall.
+ *  - HOLD: the connection freezes before the frame (no reading, no
+ *    writing; later frames queue behind) until msgr_conn_release(). A
+ *    frame read is rewound and processed on release without asking the
+ *    breaker again.
+ *  - STALL: the frame is written (or processed), then the socket is cut
+ *    (shutdown: the peer sees the end of the stream) and the connection
+ *    freezes, not noticing; on release it finds the cut and faults.
+ * A fault, a stop or a reuse of the connection ends a hold.
+ * While held, msgr_conn_held_step() is MSGR_BREAK_HELD_STEP(dir, tag),
+ * which no interceptor step can be equal to.
+ */
+#define MSGR_BREAK_BANNER     0x101u /* our banner written (dir 1) / the peer's read (dir 0) */
+#define MSGR_BREAK_CONNECTING 0x102u /* dir 1: before the TCP connect of an outgoing attempt */
+#define MSGR_BREAK_ACCEPTED   0x103u /* dir 0: an accepted socket, before anything is read */
+#define MSGR_INTERCEPT_STALL  4      /* frame breakers only */
+#define MSGR_BREAK_HELD       0x10000
+#define MSGR_BREAK_HELD_STEP(dir, tag)                                         \
+    ((int)(MSGR_BREAK_HELD | ((dir) ? 0x1000 : 0) | ((tag) & 0xfff)))
+
+struct msgr_frame_breaker {
+    void *arg;
+    /* On the connection's worker, once per frame in the order frames are
+     * written (dir 1, tag = msgr2 tag) or read (dir 0), and at the socket
+     * steps above. client_side: 1 when this connection is the dialling side
+     * of the current attempt. Returns an msgr_intercept_action. At
+     * `connecting` STALL starts the connect, then cuts and freezes; at
+     * `accepted` it cuts and freezes before anything is read. */
+    int (*frame)(void *arg, struct msgr_conn *c, int dir, unsigned tag,
+                 int client_side);
 };
 
 /* ------------------------------------------------------------- messenger */
@@ -283,13 +327,16 @@ void msgr_set_default_policy(struct msgr *m, const struct msgr_policy *p);
 void msgr_set_tracer(struct msgr *m, const struct msgr_tracer *t);
 /* May be NULL. Set before start(). */
 void msgr_set_interceptor(struct msgr *m, const struct msgr_interceptor *i);
+/* May be NULL. Set before start(). NULL costs nothing on the hot path. */
+void msgr_set_frame_breaker(struct msgr *m, const struct msgr_frame_breaker *b);
 /*
  * Lets a connection held at a breakpoint go on with `action` (CONTINUE,
  * FAIL or STOP). Thread-safe; takes effect on the connection's worker.
  * Does nothing when the connection is no longer held by then.
  */
 int msgr_conn_release(struct msgr_conn *c, int action);
-/* The step a connection is held at, 0 when it is not held. */
+/* The step a connection is held at (an msgr_step, or
+ * MSGR_BREAK_HELD_STEP() for a frame breaker), 0 when it is not held. */
 int msgr_conn_held_step(struct msgr_conn *c);
 /* Adds a dispatcher (copied); the first one makes the messenger ready(). */
 int msgr_add_dispatcher(struct msgr *m, const struct msgr_dispatcher *d);
