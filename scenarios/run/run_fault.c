@@ -424,7 +424,6 @@ rn_chaos_tick(struct rn *r, uint32_t ci)
 
 /* ----------------------------------------------------------- breakpoints */
 
-#ifdef MSGR_BREAK_BANNER /* TEMP until the frame breaker lands */
 
 static unsigned
 step_tag(enum scn_step s)
@@ -527,14 +526,6 @@ rn_break_install(struct rn *r, struct rn_node *nd)
     msgr_set_frame_breaker(nd->m, &fb);
 }
 
-#else
-void
-rn_break_install(struct rn *r, struct rn_node *nd)
-{
-    (void)r;
-    (void)nd;
-}
-#endif
 
 static void
 break_arm(struct rn *r, const struct scn_action *a)

@@ -1118,6 +1118,7 @@ trace__message_fate(struct trace_db *db, const struct trace_msg_rec *m)
         sqlite3_bind_int64(st, 11, m->t_ns);
         break;
     case MSGR_FATE_DROPPED:
+    case MSGR_FATE_BLACKHOLED: /* dropped on purpose, before the wire */
         sqlite3_bind_int64(st, 12, m->t_ns);
         break;
     case MSGR_FATE_DUPLICATE:
