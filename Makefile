@@ -20,7 +20,7 @@ JOBS  ?= 2
 # Debian 12 packages needed to build and test. (libc6-dev is listed because
 # gcc only recommends it, and --no-install-recommends skips recommends.)
 DEPS := cmake ninja-build pkg-config gcc libc6-dev libevent-dev \
-        libcmocka-dev libisal-dev libsqlite3-dev libgraphviz-dev
+        libcmocka-dev libisal-dev libsqlite3-dev libgraphviz-dev sqlite3
 
 TSAN_SUPP := $(CURDIR)/tests/tsan.supp
 
@@ -36,7 +36,8 @@ endif
 help:
 	@echo 'msgrsim - make targets (default: help)'
 	@echo ''
-	@echo '  make demo       install deps, build, run two messengers on loopback'
+	@echo '  make demo       install deps, build, run a catalogue scenario with faults'
+	@echo '                  on the simulator; prints the verdict and writes its trace'
 	@echo '  make test       install deps, build, run all tests (ctest in build/)'
 	@echo ''
 	@echo '  make deps       install missing Debian packages (as root), or say which'
@@ -85,8 +86,18 @@ build-%/build.ninja: CMakePresets.json | deps
 build: build/build.ninja
 	$(CMAKE) --build --preset default -j $(JOBS)
 
+# The main job: the language page's example (lossless peers through a reset
+# storm, a partition, a kill, a restart and a rebind) on the simulator,
+# traced; then the trace's path and how to look into it.
+DEMO_SCN ?= scenarios/catalog/basics/complete-example.scn
 demo: build
-	./build/tools/msgrsim demo
+	@mkdir -p build/demo && rm -f build/demo/trace.db
+	./build/tools/msgrsim run $(DEMO_SCN) --trace build/demo/trace.db
+	@echo
+	@echo "look into the trace (sqlite; docs/TRACE.md):"
+	@echo "  timeline:  ./build/tools/msgrsim replay build/demo/trace.db --events --conn osd.0-osd.2 | less"
+	@echo "  verify:    ./build/tools/msgrsim replay build/demo/trace.db"
+	@echo "  query:     sqlite3 build/demo/trace.db 'select * from v_reconnects'"
 
 test: build
 	$(CTEST) --preset default -j $(JOBS)
