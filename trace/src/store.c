@@ -97,16 +97,20 @@ static const char *const stmt_sql[ST_N] = {
         " VALUES (?,?,?,?,?,?)",
     [ST_FAULT_HEAL] =
         "UPDATE fault SET healed_t = ?3 WHERE run = ?1 AND id = ?2",
-    /* first times kept, counters added, identity filled once known */
-    [ST_MSG_FATE] =
+    /* a message row from memory (msgtab.c), merged with what an earlier
+     * spill of the run stored: first times and identity kept, counters
+     * added, the latest checksum */
+    [ST_MSG_PUT] =
         "INSERT INTO message(run, src, msg_id, dst, conn, seq, size,"
-        " queued_t, sent_t, acked_t, delivered_t, dropped_t, sends,"
-        " deliveries, duplicates) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " checksum, queued_t, sent_t, acked_t, delivered_t, dropped_t,"
+        " sends, deliveries, duplicates)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT(run, src, msg_id) DO UPDATE SET"
         " dst = coalesce(dst, excluded.dst),"
         " conn = coalesce(conn, excluded.conn),"
         " seq = coalesce(seq, excluded.seq),"
         " size = coalesce(size, excluded.size),"
+        " checksum = coalesce(excluded.checksum, checksum),"
         " queued_t = coalesce(queued_t, excluded.queued_t),"
         " sent_t = coalesce(sent_t, excluded.sent_t),"
         " acked_t = coalesce(acked_t, excluded.acked_t),"
@@ -115,10 +119,6 @@ static const char *const stmt_sql[ST_N] = {
         " sends = sends + excluded.sends,"
         " deliveries = deliveries + excluded.deliveries,"
         " duplicates = duplicates + excluded.duplicates",
-    [ST_MSG_CSUM] =
-        "INSERT INTO message(run, src, msg_id, checksum) VALUES (?,?,?,?)"
-        " ON CONFLICT(run, src, msg_id) DO UPDATE SET"
-        " checksum = excluded.checksum",
     [ST_EXP_INS] =
         "INSERT INTO expectation(run, id, line, text, verdict, evidence)"
         " VALUES (?,?,?,?,?,?)",
@@ -388,6 +388,7 @@ free_db(struct trace_db *db)
         free(db->conns[i].peer_addr);
     }
     free(db->conns);
+    trace__msgtab_free(&db->msgs);
     pthread_mutex_destroy(&db->lock);
     free(db->path);
     free(db);
@@ -526,11 +527,14 @@ trace_run_begin(struct trace_db *db, const struct trace_run_info *info,
     db->next_seq = db->next_node = db->next_conn = 1;
     db->next_fault = db->next_exp = 1;
     forget_conns(db);
+    trace__msgtab_clear(&db->msgs);
     e = row_written(db);
 out:
     pthread_mutex_unlock(&db->lock);
     return e;
 }
+
+static int messages_write(struct trace_db *db);
 
 static int
 finish_conns(struct trace_db *db)
@@ -562,6 +566,8 @@ trace_run_end(struct trace_db *db, int64_t run, int64_t duration_ns,
     if (e)
         goto out;
     e = finish_conns(db);
+    if (!e)
+        e = messages_write(db);
     if (e)
         goto close;
     sqlite3_bind_int64(st, 1, run);
@@ -1087,50 +1093,66 @@ out:
 
 /* -------------------------------------------------------------- messages */
 
+/* Writes the run's message rows held in memory, in key order, and
+ * empties the table. */
+static int
+messages_write(struct trace_db *db)
+{
+    sqlite3_stmt *st = db->st[ST_MSG_PUT];
+    size_t n;
+    struct trace_msg_ent *rows = trace__msgtab_sorted(&db->msgs, &n);
+    int e = 0;
+
+    for (size_t i = 0; i < n && !e; i++) {
+        const struct trace_msg_ent *m = &rows[i];
+        sqlite3_bind_int64(st, 1, db->run);
+        sqlite3_bind_int64(st, 2, m->src);
+        sqlite3_bind_int64(st, 3, m->msg_id);
+        bind_opt(st, 4, m->dst, 0);
+        bind_opt(st, 5, m->conn, 0);
+        bind_opt(st, 6, m->seq, -1);
+        bind_opt(st, 7, m->size, -1);
+        bind_opt(st, 8, m->checksum, -1);
+        for (int k = 0; k < TRACE_MSG_NTIMES; k++)
+            bind_opt(st, 9 + k, m->t[k], -1);
+        sqlite3_bind_int64(st, 14, m->sends);
+        sqlite3_bind_int64(st, 15, m->deliveries);
+        sqlite3_bind_int64(st, 16, m->duplicates);
+        e = step_done(db, st, "write message");
+        if (!e)
+            e = row_written(db);
+    }
+    trace__msgtab_clear(&db->msgs);
+    return e;
+}
+
+/* The row of (src, msg_id) in memory; spills the table first when it is
+ * full. NULL with the error in *e. */
+static struct trace_msg_ent *
+message_row(struct trace_db *db, int64_t src, int64_t msg_id, int *e)
+{
+    struct trace_msg_ent *r;
+
+    *e = 0;
+    if (db->msgs.n >= TRACE_MSG_MEM_ROWS && (*e = messages_write(db)))
+        return NULL;
+    r = trace__msgtab_get(&db->msgs, src, msg_id);
+    if (!r)
+        *e = trace__fail(db, TRACE_ENOMEM, "%s: out of memory", db->path);
+    return r;
+}
+
 int
 trace__message_fate(struct trace_db *db, const struct trace_msg_rec *m)
 {
-    sqlite3_stmt *st = db->st[ST_MSG_FATE];
+    struct trace_msg_ent *r;
     int e;
 
-    sqlite3_bind_int64(st, 1, db->run);
-    sqlite3_bind_int64(st, 2, m->src);
-    sqlite3_bind_int64(st, 3, m->msg_id);
-    bind_opt(st, 4, m->dst, 0);
-    bind_opt(st, 5, m->conn, 0);
-    bind_opt(st, 6, m->seq, -1);
-    bind_opt(st, 7, m->size, -1);
-    /* the column of this fate gets the time; the others stay NULL so the
-     * upsert's coalesce keeps what is there */
-    for (int i = 8; i <= 12; i++)
-        sqlite3_bind_null(st, i);
-    switch (m->fate) {
-    case MSGR_FATE_QUEUED:
-        sqlite3_bind_int64(st, 8, m->t_ns);
-        break;
-    case MSGR_FATE_SENT:
-        sqlite3_bind_int64(st, 9, m->t_ns);
-        break;
-    case MSGR_FATE_ACKED:
-        sqlite3_bind_int64(st, 10, m->t_ns);
-        break;
-    case MSGR_FATE_DELIVERED:
-        sqlite3_bind_int64(st, 11, m->t_ns);
-        break;
-    case MSGR_FATE_DROPPED:
-        sqlite3_bind_int64(st, 12, m->t_ns);
-        break;
-    case MSGR_FATE_DUPLICATE:
-        break;
-    default:
+    if (m->fate < MSGR_FATE_QUEUED || m->fate > MSGR_FATE_DUPLICATE)
         return trace__fail(db, TRACE_EINVAL, "%s: message fate %d",
                            db->path, m->fate);
-    }
-    sqlite3_bind_int64(st, 13, m->fate == MSGR_FATE_SENT);
-    sqlite3_bind_int64(st, 14, m->fate == MSGR_FATE_DELIVERED);
-    sqlite3_bind_int64(st, 15, m->fate == MSGR_FATE_DUPLICATE);
-    e = step_done(db, st, "upsert message");
-    return e ? e : row_written(db);
+    r = message_row(db, m->src, m->msg_id, &e);
+    return r ? trace__msgtab_fate(r, m) : e;
 }
 
 int
@@ -1153,21 +1175,13 @@ int
 trace_message_set_checksum(struct trace_db *db, int64_t run, int64_t src,
                            int64_t msg_id, uint32_t checksum)
 {
-    sqlite3_stmt *st = db->st[ST_MSG_CSUM];
+    struct trace_msg_ent *r;
     int e;
 
     pthread_mutex_lock(&db->lock);
     e = trace__check_run(db, run);
-    if (e)
-        goto out;
-    sqlite3_bind_int64(st, 1, run);
-    sqlite3_bind_int64(st, 2, src);
-    sqlite3_bind_int64(st, 3, msg_id);
-    sqlite3_bind_int64(st, 4, checksum);
-    e = step_done(db, st, "message checksum");
-    if (!e)
-        e = row_written(db);
-out:
+    if (!e && (r = message_row(db, src, msg_id, &e)))
+        r->checksum = checksum;
     pthread_mutex_unlock(&db->lock);
     return e;
 }

@@ -27,11 +27,44 @@ enum trace_stmt {
     ST_EVENT_INS,
     ST_FAULT_INS,
     ST_FAULT_HEAL,
-    ST_MSG_FATE,
-    ST_MSG_CSUM,
+    ST_MSG_PUT,
     ST_EXP_INS,
     ST_N
 };
+
+/* A message row held in memory while its run is written (msgtab.c).
+ * Absent values: dst/conn 0, seq/size/checksum/times -1. */
+enum trace_msg_time {
+    TRACE_MSG_T_QUEUED,
+    TRACE_MSG_T_SENT,
+    TRACE_MSG_T_ACKED,
+    TRACE_MSG_T_DELIVERED,
+    TRACE_MSG_T_DROPPED,
+    TRACE_MSG_NTIMES
+};
+struct trace_msg_ent {
+    int64_t src, msg_id;
+    int64_t dst, conn, seq, size, checksum;
+    int64_t t[TRACE_MSG_NTIMES];
+    int32_t sends, deliveries, duplicates;
+    uint8_t used;
+};
+/* Open addressing, linear probing, power-of-two capacity. */
+struct trace_msgtab {
+    struct trace_msg_ent *slots;
+    size_t cap, n;
+};
+/* Rows held before they are written out (a spill) mid-run. */
+#define TRACE_MSG_MEM_ROWS (1u << 20)
+
+struct trace_msg_ent *trace__msgtab_get(struct trace_msgtab *t, int64_t src,
+                                        int64_t msg_id);
+int trace__msgtab_fate(struct trace_msg_ent *r,
+                       const struct trace_msg_rec *m);
+struct trace_msg_ent *trace__msgtab_sorted(struct trace_msgtab *t,
+                                           size_t *n);
+void trace__msgtab_clear(struct trace_msgtab *t);
+void trace__msgtab_free(struct trace_msgtab *t);
 
 /* A node of a run, and the tracer adapter's context for it. Kept until
  * trace_close so a tracer never points at freed memory. */
@@ -79,6 +112,7 @@ struct trace_db {
     size_t nnodes, capnodes;
     struct trace_conn *conns; /* the open run's */
     size_t nconns, capconns;
+    struct trace_msgtab msgs; /* the open run's message rows */
 };
 
 /* Records an error message on the handle; returns code. Lock held. */
