@@ -161,6 +161,9 @@ trace__msgtab_sorted(struct trace_msgtab *t, size_t *n)
 {
     size_t k = 0;
 
+    *n = 0;
+    if (!t->slots)
+        return NULL;
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i].used)
             t->slots[k++] = t->slots[i];
