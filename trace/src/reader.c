@@ -73,6 +73,7 @@ trace_run_get(struct trace_db *db, int64_t id, struct trace_run *out)
     int e = 0, rc;
 
     pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->sql_lock);
     if (sqlite3_prepare_v2(db->sql,
                            "SELECT " RUN_COLUMNS " FROM run WHERE id = ?", -1,
                            &st, NULL) != SQLITE_OK) {
@@ -90,6 +91,7 @@ trace_run_get(struct trace_db *db, int64_t id, struct trace_run *out)
         e = trace__sqlfail(db, "read run");
 out:
     sqlite3_finalize(st);
+    pthread_mutex_unlock(&db->sql_lock);
     pthread_mutex_unlock(&db->lock);
     return e;
 }
@@ -113,6 +115,7 @@ trace_runs_list(struct trace_db *db, struct trace_run **out, size_t *n)
     *out = NULL;
     *n = 0;
     pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->sql_lock);
     if (sqlite3_prepare_v2(db->sql,
                            "SELECT " RUN_COLUMNS " FROM run ORDER BY id", -1,
                            &st, NULL) != SQLITE_OK) {
@@ -135,6 +138,7 @@ trace_runs_list(struct trace_db *db, struct trace_run **out, size_t *n)
         e = trace__sqlfail(db, "list runs");
 out:
     sqlite3_finalize(st);
+    pthread_mutex_unlock(&db->sql_lock);
     pthread_mutex_unlock(&db->lock);
     if (e) {
         trace_runs_free(v, len);
@@ -227,13 +231,16 @@ trace_cursor_open(struct trace_db *db, int64_t run,
         return TRACE_ENOMEM;
     c->db = db;
     pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->sql_lock);
     if (sqlite3_prepare_v2(db->sql, cursor_sql, -1, &c->st, NULL) !=
         SQLITE_OK) {
         int e = trace__sqlfail(db, "event cursor");
-        pthread_mutex_unlock(&db->lock);
+        pthread_mutex_unlock(&db->sql_lock);
+    pthread_mutex_unlock(&db->lock);
         free(c);
         return e;
     }
+    pthread_mutex_unlock(&db->sql_lock);
     pthread_mutex_unlock(&db->lock);
     sqlite3_bind_int64(c->st, 1, run);
     sqlite3_bind_int64(c->st, 2, f->from_ns);
@@ -291,7 +298,9 @@ trace_cursor_next(struct trace_cursor *c, struct trace_event *ev)
     if (rc == SQLITE_DONE)
         return 0;
     pthread_mutex_lock(&c->db->lock);
+    pthread_mutex_lock(&c->db->sql_lock);
     rc = trace__sqlfail(c->db, "read events");
+    pthread_mutex_unlock(&c->db->sql_lock);
     pthread_mutex_unlock(&c->db->lock);
     return rc;
 }
@@ -430,8 +439,10 @@ trace_diff_runs(struct trace_db *db_a, int64_t run_a, struct trace_db *db_b,
                                        ? db_a
                                        : db_b;
             pthread_mutex_lock(&bad->lock);
+    pthread_mutex_lock(&bad->sql_lock);
             e = trace__sqlfail(bad, "diff runs");
-            pthread_mutex_unlock(&bad->lock);
+            pthread_mutex_unlock(&bad->sql_lock);
+    pthread_mutex_unlock(&bad->lock);
             goto out;
         }
         if (ra == SQLITE_DONE && rb == SQLITE_DONE)

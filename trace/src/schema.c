@@ -40,7 +40,7 @@ const char trace__schema_sql[] =
 "  incarnation INTEGER NOT NULL DEFAULT 0,\n"
 "  PRIMARY KEY (run, id)\n"
 ") STRICT, WITHOUT ROWID;\n"
-"CREATE INDEX node_run_name ON node(run, name);\n"
+
 "\n"
 "CREATE TABLE conn (\n"
 "  run        INTEGER NOT NULL,\n"
@@ -80,8 +80,7 @@ const char trace__schema_sql[] =
 "  detail     TEXT,\n"
 "  PRIMARY KEY (run, seq)\n"
 ") STRICT, WITHOUT ROWID;\n"
-"CREATE INDEX event_run_t ON event(run, t_ns);\n"
-"CREATE INDEX event_run_conn_t ON event(run, conn, t_ns);\n"
+
 "\n"
 "CREATE TABLE fault (\n"
 "  run      INTEGER NOT NULL,\n"
@@ -119,7 +118,7 @@ const char trace__schema_sql[] =
 "                ELSE 'queued' END) VIRTUAL,\n"
 "  PRIMARY KEY (run, src, msg_id)\n"
 ") STRICT, WITHOUT ROWID;\n"
-"CREATE INDEX message_run_src_dst ON message(run, src, dst);\n"
+
 "\n"
 "CREATE TABLE expectation (\n"
 "  run      INTEGER NOT NULL,\n"
@@ -219,4 +218,24 @@ const char trace__schema_sql[] =
 "SELECT run, conn, state_from, state_to, count(*) AS n\n"
 "  FROM event WHERE kind = 'state'\n"
 " GROUP BY run, conn, state_from, state_to;\n";
+/* clang-format on */
+
+/*
+ * The secondary indexes, apart so that the first run written into a file
+ * can build them once at its end (a sort) instead of maintaining them row
+ * by row (a b-tree descent per event): store.c drops them when a run
+ * starts in a file with no events yet, and runs this at trace_run_end and
+ * at every read-write open (which restores them after a writer died in
+ * the middle of a run). IF NOT EXISTS makes it a no-op when they exist.
+ */
+/* clang-format off */
+const char trace__index_sql[] =
+"CREATE INDEX IF NOT EXISTS node_run_name ON node(run, name);\n"
+"CREATE INDEX IF NOT EXISTS event_run_t ON event(run, t_ns);\n"
+"CREATE INDEX IF NOT EXISTS event_run_conn_t ON event(run, conn, t_ns);\n"
+"CREATE INDEX IF NOT EXISTS message_run_src_dst ON message(run, src, dst);\n";
+const char trace__index_drop_sql[] =
+"DROP INDEX IF EXISTS event_run_t;\n"
+"DROP INDEX IF EXISTS event_run_conn_t;\n"
+"DROP INDEX IF EXISTS message_run_src_dst;\n";
 /* clang-format on */

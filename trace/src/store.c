@@ -39,9 +39,11 @@ trace__fail(struct trace_db *db, int code, const char *fmt, ...)
 {
     va_list ap;
 
+    pthread_mutex_lock(&db->err_lock);
     va_start(ap, fmt);
     vsnprintf(db->errmsg, sizeof(db->errmsg), fmt, ap);
     va_end(ap);
+    pthread_mutex_unlock(&db->err_lock);
     return code;
 }
 
@@ -81,13 +83,8 @@ static const char *const stmt_sql[ST_N] = {
         " addr, nonce, incarnation) VALUES (?,?,?,?,?,?,?,?,?)",
     [ST_CONN_INS] =
         "INSERT INTO conn(run, id, node, node_idx, msgr_id, peer_name,"
-        " peer_addr, policy, first_t) VALUES (?,?,?,?,?,?,?,?,?)",
-    [ST_CONN_PEER] =
-        "UPDATE conn SET peer_name = coalesce(?3, peer_name),"
-        " peer_addr = coalesce(?4, peer_addr) WHERE run = ?1 AND id = ?2",
-    [ST_CONN_END] =
-        "UPDATE conn SET last_t = ?3, last_state = ?4"
-        " WHERE run = ?1 AND id = ?2",
+        " peer_addr, policy, first_t, last_t, last_state)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
     [ST_EVENT_INS] =
         "INSERT INTO event(run, seq, t_ns, node, conn, kind, state_from,"
         " state_to, tag, fate, msg_src, msg_id, msg_seq, bytes, err, detail)"
@@ -97,16 +94,20 @@ static const char *const stmt_sql[ST_N] = {
         " VALUES (?,?,?,?,?,?)",
     [ST_FAULT_HEAL] =
         "UPDATE fault SET healed_t = ?3 WHERE run = ?1 AND id = ?2",
-    /* first times kept, counters added, identity filled once known */
-    [ST_MSG_FATE] =
+    /* a message row from memory (msgtab.c), merged with what an earlier
+     * spill of the run stored: first times and identity kept, counters
+     * added, the latest checksum */
+    [ST_MSG_PUT] =
         "INSERT INTO message(run, src, msg_id, dst, conn, seq, size,"
-        " queued_t, sent_t, acked_t, delivered_t, dropped_t, sends,"
-        " deliveries, duplicates) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " checksum, queued_t, sent_t, acked_t, delivered_t, dropped_t,"
+        " sends, deliveries, duplicates)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT(run, src, msg_id) DO UPDATE SET"
         " dst = coalesce(dst, excluded.dst),"
         " conn = coalesce(conn, excluded.conn),"
         " seq = coalesce(seq, excluded.seq),"
         " size = coalesce(size, excluded.size),"
+        " checksum = coalesce(excluded.checksum, checksum),"
         " queued_t = coalesce(queued_t, excluded.queued_t),"
         " sent_t = coalesce(sent_t, excluded.sent_t),"
         " acked_t = coalesce(acked_t, excluded.acked_t),"
@@ -115,10 +116,6 @@ static const char *const stmt_sql[ST_N] = {
         " sends = sends + excluded.sends,"
         " deliveries = deliveries + excluded.deliveries,"
         " duplicates = duplicates + excluded.duplicates",
-    [ST_MSG_CSUM] =
-        "INSERT INTO message(run, src, msg_id, checksum) VALUES (?,?,?,?)"
-        " ON CONFLICT(run, src, msg_id) DO UPDATE SET"
-        " checksum = excluded.checksum",
     [ST_EXP_INS] =
         "INSERT INTO expectation(run, id, line, text, verdict, evidence)"
         " VALUES (?,?,?,?,?,?)",
@@ -178,8 +175,8 @@ bind_opt(sqlite3_stmt *st, int i, int64_t v, int64_t none)
 
 /* ------------------------------------------------------------- batching */
 
-static int
-tx_begin(struct trace_db *db)
+int
+trace__tx_begin(struct trace_db *db)
 {
     int e;
 
@@ -192,8 +189,8 @@ tx_begin(struct trace_db *db)
     return e;
 }
 
-static int
-tx_commit(struct trace_db *db)
+int
+trace__tx_commit(struct trace_db *db)
 {
     int e;
 
@@ -205,13 +202,13 @@ tx_commit(struct trace_db *db)
 }
 
 /* One row written: commit the batch when it is full. */
-static int
-row_written(struct trace_db *db)
+int
+trace__row_written(struct trace_db *db)
 {
     if (++db->batch_rows < TRACE_BATCH_ROWS)
         return 0;
-    int e = tx_commit(db);
-    return e ? e : tx_begin(db);
+    int e = trace__tx_commit(db);
+    return e ? e : trace__tx_begin(db);
 }
 
 int
@@ -220,9 +217,13 @@ trace_flush(struct trace_db *db)
     int e;
 
     pthread_mutex_lock(&db->lock);
-    e = tx_commit(db);
+    e = trace__writer_drain(db);
+    pthread_mutex_lock(&db->sql_lock);
+    if (!e)
+        e = trace__tx_commit(db);
     if (e == 0 && db->run_open)
-        e = tx_begin(db);
+        e = trace__tx_begin(db);
+    pthread_mutex_unlock(&db->sql_lock);
     pthread_mutex_unlock(&db->lock);
     return e;
 }
@@ -275,6 +276,8 @@ create_schema(struct trace_db *db, struct trace_open_error *err)
              TRACE_APPLICATION_ID, TRACE_SCHEMA_VERSION);
     if (sqlite3_exec(db->sql, "BEGIN", NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(db->sql, trace__schema_sql, NULL, NULL, &msg) !=
+            SQLITE_OK ||
+        sqlite3_exec(db->sql, trace__index_sql, NULL, NULL, &msg) !=
             SQLITE_OK ||
         sqlite3_exec(db->sql, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(db->sql, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
@@ -362,7 +365,11 @@ set_write_mode(struct trace_db *db, struct trace_open_error *err)
     if (sqlite3_exec(db->sql,
                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
                      " PRAGMA cache_size = -16384;",
-                     NULL, NULL, &msg) != SQLITE_OK) {
+                     NULL, NULL, &msg) != SQLITE_OK ||
+        /* a writer that died in the middle of a file's first run left
+         * it without its indexes */
+        sqlite3_exec(db->sql, trace__index_sql, NULL, NULL, &msg) !=
+            SQLITE_OK) {
         open_fail(err, TRACE_EIO, "%s: cannot set the journal mode: %s",
                   db->path, msg ? msg : "?");
         sqlite3_free(msg);
@@ -386,8 +393,16 @@ free_db(struct trace_db *db)
     for (size_t i = 0; i < db->nconns; i++) {
         free(db->conns[i].peer_name);
         free(db->conns[i].peer_addr);
+        free(db->conns[i].policy);
     }
     free(db->conns);
+    trace__msgtab_free(&db->msgs);
+    trace__writer_free(db);
+    pthread_mutex_destroy(&db->w.mu);
+    pthread_cond_destroy(&db->w.work);
+    pthread_cond_destroy(&db->w.idle);
+    pthread_mutex_destroy(&db->err_lock);
+    pthread_mutex_destroy(&db->sql_lock);
     pthread_mutex_destroy(&db->lock);
     free(db->path);
     free(db);
@@ -413,6 +428,11 @@ trace_open(const char *path, int flags, struct trace_open_error *err)
         return NULL;
     }
     pthread_mutex_init(&db->lock, NULL);
+    pthread_mutex_init(&db->sql_lock, NULL);
+    pthread_mutex_init(&db->err_lock, NULL);
+    pthread_mutex_init(&db->w.mu, NULL);
+    pthread_cond_init(&db->w.work, NULL);
+    pthread_cond_init(&db->w.idle, NULL);
     db->readonly = (flags & TRACE_OPEN_READONLY) != 0;
     if (open_sqlite(db, path, flags, err) || check_file(db, err) ||
         (!db->readonly && set_write_mode(db, err))) {
@@ -435,7 +455,9 @@ trace_close(struct trace_db *db)
     if (db->run_open)
         trace_run_end(db, db->run, -1, NULL, "aborted", -1);
     pthread_mutex_lock(&db->lock);
-    tx_commit(db);
+    pthread_mutex_lock(&db->sql_lock);
+    trace__tx_commit(db);
+    pthread_mutex_unlock(&db->sql_lock);
     pthread_mutex_unlock(&db->lock);
     for (int i = 0; i < ST_N; i++) {
         sqlite3_finalize(db->st[i]);
@@ -483,8 +505,56 @@ forget_conns(struct trace_db *db)
     for (size_t i = 0; i < db->nconns; i++) {
         free(db->conns[i].peer_name);
         free(db->conns[i].peer_addr);
+        free(db->conns[i].policy);
     }
     db->nconns = 0;
+}
+
+/*
+ * The first run of a file builds the event and message indexes at its
+ * end (one sort each) rather than row by row. A file that already holds
+ * events keeps them maintained per row: rebuilding would cost the whole
+ * file at every run. sql_lock held, in the run's first transaction.
+ */
+static int
+defer_indexes(struct trace_db *db)
+{
+    int64_t any = 1;
+    char *msg = NULL;
+
+    db->indexes_dropped = 0;
+    if (pragma_int(db->sql, "SELECT EXISTS (SELECT 1 FROM event)", &any) !=
+        SQLITE_OK)
+        return trace__sqlfail(db, "count events");
+    if (any)
+        return 0;
+    if (sqlite3_exec(db->sql, trace__index_drop_sql, NULL, NULL, &msg) !=
+        SQLITE_OK) {
+        int e = trace__fail(db, TRACE_EIO, "%s: drop indexes: %s", db->path,
+                            msg ? msg : "?");
+        sqlite3_free(msg);
+        return e;
+    }
+    db->indexes_dropped = 1;
+    return 0;
+}
+
+static int
+build_indexes(struct trace_db *db)
+{
+    char *msg = NULL;
+
+    if (!db->indexes_dropped)
+        return 0;
+    db->indexes_dropped = 0;
+    if (sqlite3_exec(db->sql, trace__index_sql, NULL, NULL, &msg) !=
+        SQLITE_OK) {
+        int e = trace__fail(db, TRACE_EIO, "%s: create indexes: %s",
+                            db->path, msg ? msg : "?");
+        sqlite3_free(msg);
+        return e;
+    }
+    return 0;
 }
 
 int
@@ -502,9 +572,11 @@ trace_run_begin(struct trace_db *db, const struct trace_run_info *info,
         e = trace__fail(db, TRACE_ESTATE, "%s: %s", db->path,
                         db->readonly ? "opened read-only"
                                      : "a run is already open");
-        goto out;
+        pthread_mutex_unlock(&db->lock);
+        return e;
     }
-    e = tx_begin(db);
+    pthread_mutex_lock(&db->sql_lock);
+    e = trace__tx_begin(db);
     if (e)
         goto out;
     bind_text(st, 1, info->scenario_path);
@@ -517,7 +589,7 @@ trace_run_begin(struct trace_db *db, const struct trace_run_info *info,
     bind_text(st, 6, info->build_id);
     bind_text(st, 7, info->started_wall);
     e = step_done(db, st, "insert run");
-    if (e)
+    if (e || (e = defer_indexes(db)))
         goto out;
     *run = sqlite3_last_insert_rowid(db->sql);
     db->run = *run;
@@ -526,25 +598,42 @@ trace_run_begin(struct trace_db *db, const struct trace_run_info *info,
     db->next_seq = db->next_node = db->next_conn = 1;
     db->next_fault = db->next_exp = 1;
     forget_conns(db);
-    e = row_written(db);
+    trace__msgtab_clear(&db->msgs);
+    e = trace__row_written(db);
+    pthread_mutex_unlock(&db->sql_lock);
+    if (!e && (e = trace__writer_start(db)))
+        db->run_open = 0;
+    pthread_mutex_unlock(&db->lock);
+    return e;
 out:
+    pthread_mutex_unlock(&db->sql_lock);
     pthread_mutex_unlock(&db->lock);
     return e;
 }
 
+static int messages_write(struct trace_db *db);
+
+/* The run's connection rows, in id order; sql_lock held. */
 static int
-finish_conns(struct trace_db *db)
+conns_write(struct trace_db *db)
 {
-    sqlite3_stmt *st = db->st[ST_CONN_END];
+    sqlite3_stmt *st = db->st[ST_CONN_INS];
 
     for (size_t i = 0; i < db->nconns; i++) {
         const struct trace_conn *c = &db->conns[i];
         sqlite3_bind_int64(st, 1, db->run);
         sqlite3_bind_int64(st, 2, (int64_t)i + 1);
-        sqlite3_bind_int64(st, 3, c->last_t);
-        bind_text(st, 4, c->last_state[0] ? c->last_state : NULL);
-        int e = step_done(db, st, "update conn");
-        if (e)
+        sqlite3_bind_int64(st, 3, c->node);
+        sqlite3_bind_int64(st, 4, c->node_idx);
+        sqlite3_bind_int64(st, 5, (int64_t)c->msgr_id);
+        bind_text(st, 6, c->peer_name);
+        bind_text(st, 7, c->peer_addr);
+        bind_text(st, 8, c->policy);
+        sqlite3_bind_int64(st, 9, c->first_t);
+        sqlite3_bind_int64(st, 10, c->last_t);
+        bind_text(st, 11, c->last_state[0] ? c->last_state : NULL);
+        int e = step_done(db, st, "insert conn");
+        if (e || (e = trace__row_written(db)))
             return e;
     }
     return 0;
@@ -561,7 +650,14 @@ trace_run_end(struct trace_db *db, int64_t run, int64_t duration_ns,
     e = trace__check_run(db, run);
     if (e)
         goto out;
-    e = finish_conns(db);
+    /* every queued event is a row before the run's other rows; a write
+     * error of the writer thread left its message in errmsg */
+    e = trace__writer_stop(db);
+    pthread_mutex_lock(&db->sql_lock);
+    if (!e)
+        e = conns_write(db);
+    if (!e)
+        e = messages_write(db);
     if (e)
         goto close;
     sqlite3_bind_int64(st, 1, run);
@@ -572,9 +668,13 @@ trace_run_end(struct trace_db *db, int64_t run, int64_t duration_ns,
     sqlite3_bind_int64(st, 6, db->next_seq - 1);
     e = step_done(db, st, "update run");
 close:
-    db->run_open = 0;
-    if (tx_commit(db) && !e)
+    /* also after a failure: the file's earlier content stays indexed */
+    if (build_indexes(db) && !e)
         e = TRACE_EIO;
+    db->run_open = 0;
+    if (trace__tx_commit(db) && !e)
+        e = TRACE_EIO;
+    pthread_mutex_unlock(&db->sql_lock);
     /* a write that failed inside a tracer callback had nobody to tell */
     if (!e && db->sticky_err)
         e = db->sticky_err;
@@ -630,6 +730,7 @@ trace_node_add(struct trace_db *db, int64_t run,
     e = node_remember(db, info, nid);
     if (e)
         goto out;
+    pthread_mutex_lock(&db->sql_lock);
     sqlite3_bind_int64(st, 1, run);
     sqlite3_bind_int64(st, 2, nid);
     bind_text(st, 3, info->name);
@@ -640,12 +741,14 @@ trace_node_add(struct trace_db *db, int64_t run,
     sqlite3_bind_int64(st, 8, (int64_t)info->nonce);
     sqlite3_bind_int64(st, 9, info->incarnation);
     e = step_done(db, st, "insert node");
+    if (!e)
+        e = trace__row_written(db);
+    pthread_mutex_unlock(&db->sql_lock);
     if (e)
         goto out;
     db->next_node++;
     if (id)
         *id = nid;
-    e = row_written(db);
 out:
     pthread_mutex_unlock(&db->lock);
     return e;
@@ -752,7 +855,6 @@ trace__conn_add(struct trace_db *db, int64_t node, uint64_t msgr_id,
                 const char *peer_name, const char *peer_addr,
                 const char *policy, int64_t t_ns, int64_t *id)
 {
-    sqlite3_stmt *st = db->st[ST_CONN_INS];
     struct trace_node *n = trace__node_get(db, db->run, node);
     struct trace_conn *c;
     int64_t cid;
@@ -771,25 +873,16 @@ trace__conn_add(struct trace_db *db, int64_t node, uint64_t msgr_id,
     c = &db->conns[db->nconns++];
     memset(c, 0, sizeof(*c));
     c->node = node;
-    c->last_t = t_ns;
+    c->msgr_id = msgr_id;
+    c->first_t = c->last_t = t_ns;
     c->peer_name = dup_or_null(peer_name);
     c->peer_addr = dup_or_null(peer_addr);
+    c->policy = dup_or_null(policy);
     c->peer_node = peer_name ? trace__node_by_name(db, peer_name) : 0;
-    n->nconns++;
-    sqlite3_bind_int64(st, 1, db->run);
-    sqlite3_bind_int64(st, 2, cid);
-    sqlite3_bind_int64(st, 3, node);
-    sqlite3_bind_int64(st, 4, n->nconns);
-    sqlite3_bind_int64(st, 5, (int64_t)msgr_id);
-    bind_text(st, 6, peer_name);
-    bind_text(st, 7, peer_addr);
-    bind_text(st, 8, policy);
-    sqlite3_bind_int64(st, 9, t_ns);
-    e = step_done(db, st, "insert conn");
-    if (e)
-        return e;
+    c->node_idx = ++n->nconns;
+    /* the row is written at trace_run_end, with its last state */
     *id = cid;
-    return row_written(db);
+    return 0;
 }
 
 int
@@ -821,7 +914,6 @@ int
 trace__conn_set_peer(struct trace_db *db, int64_t conn, const char *peer_name,
                      const char *peer_addr)
 {
-    sqlite3_stmt *st = db->st[ST_CONN_PEER];
     struct trace_conn *c;
 
     if (conn < 1 || (size_t)conn > db->nconns)
@@ -840,12 +932,7 @@ trace__conn_set_peer(struct trace_db *db, int64_t conn, const char *peer_name,
         free(c->peer_addr);
         c->peer_addr = strdup(peer_addr);
     }
-    sqlite3_bind_int64(st, 1, db->run);
-    sqlite3_bind_int64(st, 2, conn);
-    bind_text(st, 3, peer_name);
-    bind_text(st, 4, peer_addr);
-    int e = step_done(db, st, "update conn peer");
-    return e ? e : row_written(db);
+    return 0;
 }
 
 int
@@ -894,42 +981,74 @@ trace_event_rec_init(struct trace_event_rec *e, int kind, int64_t t_ns)
     e->msg_src = e->msg_id = e->msg_seq = e->bytes = -1;
 }
 
+/* Queues the event for the writer thread (writer.c). */
 int
 trace__event_add(struct trace_db *db, const struct trace_event_rec *e,
                  int64_t *seq)
 {
-    sqlite3_stmt *st = db->st[ST_EVENT_INS];
-    const char *kind = trace_event_kind_name(e->kind);
+    struct trace_ev_slot *s;
     int r;
 
-    if (!kind)
+    if (e->kind < 0 || e->kind >= TRACE_EV_NKINDS)
         return trace__fail(db, TRACE_EINVAL, "%s: event kind %d", db->path,
                            e->kind);
-    /* static strings (names from msgr's tables) dominate: binding them
-     * STATIC saves a copy per column */
-    sqlite3_bind_int64(st, 1, db->run);
-    sqlite3_bind_int64(st, 2, db->next_seq);
-    sqlite3_bind_int64(st, 3, e->t_ns);
-    bind_opt(st, 4, e->node, 0);
-    bind_opt(st, 5, e->conn, 0);
-    sqlite3_bind_text(st, 6, kind, -1, SQLITE_STATIC);
-    bind_text(st, 7, e->state_from);
-    bind_text(st, 8, e->state_to);
-    bind_text(st, 9, e->tag);
-    bind_text(st, 10, e->fate);
-    bind_opt(st, 11, e->msg_src, -1);
-    bind_opt(st, 12, e->msg_id, -1);
-    bind_opt(st, 13, e->msg_seq, -1);
-    bind_opt(st, 14, e->bytes, -1);
-    bind_opt(st, 15, e->err, 0);
-    bind_text(st, 16, e->detail);
-    r = step_done(db, st, "insert event");
-    if (r)
-        return r;
+    s = trace__writer_slot(db);
+    if (!s)
+        return trace__fail(db, TRACE_ENOMEM, "%s: out of memory", db->path);
+    s->seq = db->next_seq;
+    s->t_ns = e->t_ns;
+    s->node = e->node;
+    s->conn = e->conn;
+    s->kind = e->kind;
+    s->msg_src = e->msg_src;
+    s->msg_id = e->msg_id;
+    s->msg_seq = e->msg_seq;
+    s->bytes = e->bytes;
+    s->err = e->err;
+    if ((r = trace__writer_str(db, e->state_from, &s->str[TRACE_EV_STR_FROM])) ||
+        (r = trace__writer_str(db, e->state_to, &s->str[TRACE_EV_STR_TO])) ||
+        (r = trace__writer_str(db, e->tag, &s->str[TRACE_EV_STR_TAG])) ||
+        (r = trace__writer_str(db, e->fate, &s->str[TRACE_EV_STR_FATE])) ||
+        (r = trace__writer_str(db, e->detail, &s->str[TRACE_EV_STR_DETAIL]))) {
+        db->cur->n--; /* the slot just taken */
+        return trace__fail(db, r, "%s: out of memory", db->path);
+    }
     if (seq)
         *seq = db->next_seq;
     db->next_seq++;
-    return row_written(db);
+    return 0;
+}
+
+static const char *
+slot_str(const struct trace_ev_slot *s, const char *arena, int i)
+{
+    return s->str[i] == TRACE_EV_NOSTR ? NULL : arena + s->str[i];
+}
+
+int
+trace__event_write(struct trace_db *db, const struct trace_ev_slot *s,
+                   const char *arena)
+{
+    sqlite3_stmt *st = db->st[ST_EVENT_INS];
+
+    /* the arena outlives the step: bound STATIC */
+    sqlite3_bind_int64(st, 1, db->run);
+    sqlite3_bind_int64(st, 2, s->seq);
+    sqlite3_bind_int64(st, 3, s->t_ns);
+    bind_opt(st, 4, s->node, 0);
+    bind_opt(st, 5, s->conn, 0);
+    sqlite3_bind_text(st, 6, kind_names[s->kind], -1, SQLITE_STATIC);
+    bind_text(st, 7, slot_str(s, arena, TRACE_EV_STR_FROM));
+    bind_text(st, 8, slot_str(s, arena, TRACE_EV_STR_TO));
+    bind_text(st, 9, slot_str(s, arena, TRACE_EV_STR_TAG));
+    bind_text(st, 10, slot_str(s, arena, TRACE_EV_STR_FATE));
+    bind_opt(st, 11, s->msg_src, -1);
+    bind_opt(st, 12, s->msg_id, -1);
+    bind_opt(st, 13, s->msg_seq, -1);
+    bind_opt(st, 14, s->bytes, -1);
+    bind_opt(st, 15, s->err, 0);
+    bind_text(st, 16, slot_str(s, arena, TRACE_EV_STR_DETAIL));
+    return step_done(db, st, "insert event");
 }
 
 int
@@ -1032,6 +1151,7 @@ trace_fault_add(struct trace_db *db, int64_t run, int64_t t_ns,
     if (e)
         goto out;
     fid = db->next_fault;
+    pthread_mutex_lock(&db->sql_lock);
     sqlite3_bind_int64(st, 1, run);
     sqlite3_bind_int64(st, 2, fid);
     sqlite3_bind_int64(st, 3, t_ns);
@@ -1039,7 +1159,10 @@ trace_fault_add(struct trace_db *db, int64_t run, int64_t t_ns,
     bind_text(st, 5, targets);
     bind_text(st, 6, params);
     e = step_done(db, st, "insert fault");
-    if (e || (e = row_written(db)))
+    if (!e)
+        e = trace__row_written(db);
+    pthread_mutex_unlock(&db->sql_lock);
+    if (e)
         goto out;
     db->next_fault++;
     snprintf(detail, sizeof(detail), "%s %s%s%s", kind, targets ? targets : "",
@@ -1071,11 +1194,15 @@ trace_fault_heal(struct trace_db *db, int64_t run, int64_t id, int64_t t_ns)
                         db->path, (long long)run, (long long)id);
         goto out;
     }
+    pthread_mutex_lock(&db->sql_lock);
     sqlite3_bind_int64(st, 1, run);
     sqlite3_bind_int64(st, 2, id);
     sqlite3_bind_int64(st, 3, t_ns);
     e = step_done(db, st, "heal fault");
-    if (e || (e = row_written(db)))
+    if (!e)
+        e = trace__row_written(db);
+    pthread_mutex_unlock(&db->sql_lock);
+    if (e)
         goto out;
     trace_event_rec_init(&ev, TRACE_EV_HEAL, t_ns);
     ev.msg_id = id;
@@ -1087,51 +1214,71 @@ out:
 
 /* -------------------------------------------------------------- messages */
 
+/* Writes the run's message rows held in memory, in key order, and
+ * empties the table. */
+static int
+messages_write(struct trace_db *db)
+{
+    sqlite3_stmt *st = db->st[ST_MSG_PUT];
+    size_t n;
+    struct trace_msg_ent *rows = trace__msgtab_sorted(&db->msgs, &n);
+    int e = 0;
+
+    for (size_t i = 0; i < n && !e; i++) {
+        const struct trace_msg_ent *m = &rows[i];
+        sqlite3_bind_int64(st, 1, db->run);
+        sqlite3_bind_int64(st, 2, m->src);
+        sqlite3_bind_int64(st, 3, m->msg_id);
+        bind_opt(st, 4, m->dst, 0);
+        bind_opt(st, 5, m->conn, 0);
+        bind_opt(st, 6, m->seq, -1);
+        bind_opt(st, 7, m->size, -1);
+        bind_opt(st, 8, m->checksum, -1);
+        for (int k = 0; k < TRACE_MSG_NTIMES; k++)
+            bind_opt(st, 9 + k, m->t[k], -1);
+        sqlite3_bind_int64(st, 14, m->sends);
+        sqlite3_bind_int64(st, 15, m->deliveries);
+        sqlite3_bind_int64(st, 16, m->duplicates);
+        e = step_done(db, st, "write message");
+        if (!e)
+            e = trace__row_written(db);
+    }
+    trace__msgtab_clear(&db->msgs);
+    return e;
+}
+
+/* The row of (src, msg_id) in memory; spills the table first when it is
+ * full. NULL with the error in *e. */
+static struct trace_msg_ent *
+message_row(struct trace_db *db, int64_t src, int64_t msg_id, int *e)
+{
+    struct trace_msg_ent *r;
+
+    *e = 0;
+    if (db->msgs.n >= TRACE_MSG_MEM_ROWS) {
+        pthread_mutex_lock(&db->sql_lock);
+        *e = messages_write(db);
+        pthread_mutex_unlock(&db->sql_lock);
+        if (*e)
+            return NULL;
+    }
+    r = trace__msgtab_get(&db->msgs, src, msg_id);
+    if (!r)
+        *e = trace__fail(db, TRACE_ENOMEM, "%s: out of memory", db->path);
+    return r;
+}
+
 int
 trace__message_fate(struct trace_db *db, const struct trace_msg_rec *m)
 {
-    sqlite3_stmt *st = db->st[ST_MSG_FATE];
+    struct trace_msg_ent *r;
     int e;
 
-    sqlite3_bind_int64(st, 1, db->run);
-    sqlite3_bind_int64(st, 2, m->src);
-    sqlite3_bind_int64(st, 3, m->msg_id);
-    bind_opt(st, 4, m->dst, 0);
-    bind_opt(st, 5, m->conn, 0);
-    bind_opt(st, 6, m->seq, -1);
-    bind_opt(st, 7, m->size, -1);
-    /* the column of this fate gets the time; the others stay NULL so the
-     * upsert's coalesce keeps what is there */
-    for (int i = 8; i <= 12; i++)
-        sqlite3_bind_null(st, i);
-    switch (m->fate) {
-    case MSGR_FATE_QUEUED:
-        sqlite3_bind_int64(st, 8, m->t_ns);
-        break;
-    case MSGR_FATE_SENT:
-        sqlite3_bind_int64(st, 9, m->t_ns);
-        break;
-    case MSGR_FATE_ACKED:
-        sqlite3_bind_int64(st, 10, m->t_ns);
-        break;
-    case MSGR_FATE_DELIVERED:
-        sqlite3_bind_int64(st, 11, m->t_ns);
-        break;
-    case MSGR_FATE_DROPPED:
-    case MSGR_FATE_BLACKHOLED: /* dropped on purpose, before the wire */
-        sqlite3_bind_int64(st, 12, m->t_ns);
-        break;
-    case MSGR_FATE_DUPLICATE:
-        break;
-    default:
+    if (m->fate < MSGR_FATE_QUEUED || m->fate > MSGR_FATE_BLACKHOLED)
         return trace__fail(db, TRACE_EINVAL, "%s: message fate %d",
                            db->path, m->fate);
-    }
-    sqlite3_bind_int64(st, 13, m->fate == MSGR_FATE_SENT);
-    sqlite3_bind_int64(st, 14, m->fate == MSGR_FATE_DELIVERED);
-    sqlite3_bind_int64(st, 15, m->fate == MSGR_FATE_DUPLICATE);
-    e = step_done(db, st, "upsert message");
-    return e ? e : row_written(db);
+    r = message_row(db, m->src, m->msg_id, &e);
+    return r ? trace__msgtab_fate(r, m) : e;
 }
 
 int
@@ -1154,21 +1301,13 @@ int
 trace_message_set_checksum(struct trace_db *db, int64_t run, int64_t src,
                            int64_t msg_id, uint32_t checksum)
 {
-    sqlite3_stmt *st = db->st[ST_MSG_CSUM];
+    struct trace_msg_ent *r;
     int e;
 
     pthread_mutex_lock(&db->lock);
     e = trace__check_run(db, run);
-    if (e)
-        goto out;
-    sqlite3_bind_int64(st, 1, run);
-    sqlite3_bind_int64(st, 2, src);
-    sqlite3_bind_int64(st, 3, msg_id);
-    sqlite3_bind_int64(st, 4, checksum);
-    e = step_done(db, st, "message checksum");
-    if (!e)
-        e = row_written(db);
-out:
+    if (!e && (r = message_row(db, src, msg_id, &e)))
+        r->checksum = checksum;
     pthread_mutex_unlock(&db->lock);
     return e;
 }
@@ -1189,6 +1328,7 @@ trace_expectation_add(struct trace_db *db, int64_t run, int line,
     e = trace__check_run(db, run);
     if (e)
         goto out;
+    pthread_mutex_lock(&db->sql_lock);
     sqlite3_bind_int64(st, 1, run);
     sqlite3_bind_int64(st, 2, db->next_exp);
     sqlite3_bind_int64(st, 3, line);
@@ -1198,8 +1338,9 @@ trace_expectation_add(struct trace_db *db, int64_t run, int line,
     e = step_done(db, st, "insert expectation");
     if (!e) {
         db->next_exp++;
-        e = row_written(db);
+        e = trace__row_written(db);
     }
+    pthread_mutex_unlock(&db->sql_lock);
 out:
     pthread_mutex_unlock(&db->lock);
     return e;

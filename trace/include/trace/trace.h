@@ -35,12 +35,18 @@
  * handle serialises them (the posix stack's workers all trace into one
  * handle). Events are numbered (event.seq) in arrival order.
  *
- * Durability: the writer batches rows into large transactions (commit
- * every TRACE_BATCH_ROWS rows and at trace_run_end / trace_flush /
- * trace_close) in WAL mode with synchronous=NORMAL: a crash of the process
- * or of the machine loses the rows of the open batch, never corrupts the
- * file. trace_close checkpoints and turns the file back into a single
- * self-contained file (journal_mode=DELETE).
+ * Writing: events are queued in memory and inserted by a writer thread
+ * that lives while a run is open; message and conn rows are kept in
+ * memory and inserted at trace_run_end. A write error of the writer
+ * thread is returned by the next trace_flush / trace_run_end.
+ *
+ * Durability: rows are committed in large transactions (every
+ * TRACE_BATCH_ROWS rows and at trace_run_end / trace_flush / trace_close)
+ * in WAL mode with synchronous=NORMAL: a crash loses the open batch, the
+ * queued events and the open run's message and conn rows, never corrupts
+ * the file or other runs (docs/TRACE.md says exactly what). trace_close
+ * checkpoints and turns the file back into a single self-contained file
+ * (journal_mode=DELETE).
  *
  * Errors: functions return 0 or a negative TRACE_E* code; the handle keeps
  * a message for the last error (trace_errmsg).
