@@ -3,7 +3,8 @@
  * (4 lossless peers exchanging messages through resets and a partition on
  * the simulator) runs untraced and traced into a sqlite file; the figure
  * is the traced run's wall time, its baseline the untraced run's, so the
- * ratio is the cost of tracing (BENCH.md aims at <= 1.5).
+ * ratio is the cost of tracing (BENCH.md aims at <= 1.5), at the default
+ * detail (sessions) and at full detail (every frame and fate an event).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "bench_common.h"
 #include "scn/run.h"
 #include "scn/scn.h"
+#include "trace/trace.h"
 
 static const char scenario[] =
     "scenario \"bench: tracing cost\"\n"
@@ -28,7 +30,7 @@ static const char scenario[] =
 
 struct ctx {
     struct scn_plan *plan;
-    int traced;
+    int traced; /* 0: no; 1 + enum trace_detail */
     char path[64];
     uint64_t events;
 };
@@ -49,7 +51,8 @@ run_once(void *arg, double *values)
     if (c->traced) {
         unlink(c->path);
         tr = scn_trace_open(c->path, "bench.scn", scenario,
-                            sizeof(scenario) - 1, err, sizeof(err));
+                            sizeof(scenario) - 1, c->traced - 1, err,
+                            sizeof(err));
         if (!tr) {
             fprintf(stderr, "bench_scenario: %s\n", err);
             fclose(sink);
@@ -93,12 +96,15 @@ main(int argc, char **argv)
     }
     snprintf(c.path, sizeof(c.path), "/tmp/bench_scenario.%d.db",
              (int)getpid());
-    struct bench_stats plain, traced;
+    struct bench_stats plain, traced, full;
     c.traced = 0;
     if (bench_measure(run_once, &c, 1, opts.runs, &plain) < 0)
         return 1;
-    c.traced = 1;
+    c.traced = 1 + TRACE_DETAIL_SESSIONS;
     if (bench_measure(run_once, &c, 1, opts.runs, &traced) < 0)
+        return 1;
+    c.traced = 1 + TRACE_DETAIL_FULL;
+    if (bench_measure(run_once, &c, 1, opts.runs, &full) < 0)
         return 1;
     unlink(c.path);
     struct bench_out out;
@@ -116,6 +122,13 @@ main(int argc, char **argv)
                                             .metric = "traced_ms",
                                             .unit = "ms",
                                             .stats = &traced,
+                                            .baseline = "untraced",
+                                            .baseline_value = plain.median});
+    bench_out_row(&out, &(struct bench_row){.bench = "scenario_run",
+                                            .case_name = cs,
+                                            .metric = "traced_full_ms",
+                                            .unit = "ms",
+                                            .stats = &full,
                                             .baseline = "untraced",
                                             .baseline_value = plain.median});
     bench_out_close(&out);

@@ -70,6 +70,10 @@ usage(FILE *f)
             "today)\n"
             "         --quiet          print only failures and the verdict\n"
             "         --trace OUT.db   write the run into a sqlite trace\n"
+            "         --trace-detail sessions|full  sessions (default): states,\n"
+            "                          handshakes, faults, exceptional fates, a row\n"
+            "                          per message; full: also every message and\n"
+            "                          ack frame and every fate as an event\n"
             "         exit 0 all expectations held, 1 one failed, 65 invalid "
             "file,\n"
             "         66 file cannot be opened, 70 internal error\n"
@@ -747,10 +751,12 @@ cmd_run(int argc, char **argv)
         {"stack", required_argument, NULL, 'S'},
         {"quiet", no_argument, NULL, 'q'},
         {"trace", required_argument, NULL, 't'},
+        {"trace-detail", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *trace_path = NULL;
+    int detail = TRACE_DETAIL_SESSIONS;
     struct scn_run_opts o;
     memset(&o, 0, sizeof(o));
     o.command = prog;
@@ -783,6 +789,12 @@ cmd_run(int argc, char **argv)
             break;
         case 't':
             trace_path = optarg;
+            break;
+        case 'D':
+            detail = trace_detail_parse(optarg);
+            if (detail < 0)
+                return usage_error("run: bad --trace-detail '%s' (full or "
+                                   "sessions)", optarg);
             break;
         case 'h':
             usage(stdout);
@@ -818,7 +830,8 @@ cmd_run(int argc, char **argv)
     struct scn_trace *tr = NULL;
     char terr[512];
     if (trace_path) {
-        tr = scn_trace_open(trace_path, path, text, len, terr, sizeof(terr));
+        tr = scn_trace_open(trace_path, path, text, len, detail, terr,
+                            sizeof(terr));
         if (!tr) {
             fprintf(stderr, "%s: cannot write the trace: %s\n", prog, terr);
             scn_plan_free(plan);
@@ -910,8 +923,11 @@ replay_verify(struct trace_db *db, const struct trace_run *run)
     close(fd);
     unlink(tmp); /* trace_open creates it */
     char terr[512];
+    int detail = trace_detail_parse(run->detail);
     struct scn_trace *tr =
-        scn_trace_open(tmp, path, run->scenario_text, len, terr, sizeof(terr));
+        scn_trace_open(tmp, path, run->scenario_text, len,
+                       detail < 0 ? TRACE_DETAIL_FULL : detail, terr,
+                       sizeof(terr));
     if (!tr) {
         fprintf(stderr, "%s: %s\n", prog, terr);
         scn_plan_free(plan);

@@ -24,6 +24,7 @@ struct scn_trace {
     const char *path, *scenario_path;
     char *text;
     int failed;
+    int detail;
     char errmsg[256];
     /* runner node index -> trace node id of its latest incarnation */
     int64_t *node_id;
@@ -86,6 +87,7 @@ o_run_begin(void *arg, const struct scn_plan *p, uint64_t seed,
         .stack = stack,
         .build_id = "msgrsim 0.1.0",
         .started_wall = wall,
+        .detail = (enum trace_detail)t->detail,
     };
     note_err(t, trace_run_begin(t->db, &info, &t->run));
 }
@@ -226,7 +228,7 @@ o_run_end(void *arg, uint64_t at, uint64_t fingerprint, int exit_code)
 
 struct scn_trace *
 scn_trace_open(const char *path, const char *scenario_path, const char *text,
-               size_t len, char *err, size_t errlen)
+               size_t len, int detail, char *err, size_t errlen)
 {
     struct trace_open_error oe;
     memset(&oe, 0, sizeof(oe));
@@ -242,6 +244,7 @@ scn_trace_open(const char *path, const char *scenario_path, const char *text,
         return NULL;
     }
     t->db = db;
+    t->detail = detail;
     t->path = path;
     t->scenario_path = scenario_path;
     t->text = malloc(len + 1);

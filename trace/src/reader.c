@@ -14,7 +14,7 @@
 #define RUN_COLUMNS                                                            \
     "id, scenario_path, scenario_text, scenario_hash, seed, stack,"            \
     " build_id, started_wall, duration_ns, fingerprint, verdict, exit_code,"   \
-    " nevents"
+    " nevents, detail"
 
 static char *
 col_dup(sqlite3_stmt *st, int i)
@@ -48,6 +48,7 @@ run_from_row(sqlite3_stmt *st, struct trace_run *r)
     r->verdict = col_dup(st, 10);
     r->exit_code = (int)col_int_or(st, 11, -1);
     r->nevents = sqlite3_column_int64(st, 12);
+    r->detail = col_dup(st, 13);
 }
 
 void
@@ -63,6 +64,7 @@ trace_run_fini(struct trace_run *r)
     free(r->started_wall);
     free(r->fingerprint);
     free(r->verdict);
+    free(r->detail);
     memset(r, 0, sizeof(*r));
 }
 

@@ -74,7 +74,7 @@ static const char *const stmt_sql[ST_N] = {
     [ST_COMMIT] = "COMMIT",
     [ST_RUN_INS] =
         "INSERT INTO run(scenario_path, scenario_text, scenario_hash, seed,"
-        " stack, build_id, started_wall) VALUES (?,?,?,?,?,?,?)",
+        " stack, build_id, started_wall, detail) VALUES (?,?,?,?,?,?,?,?)",
     [ST_RUN_END] =
         "UPDATE run SET duration_ns = ?2, fingerprint = ?3, verdict = ?4,"
         " exit_code = ?5, nevents = ?6 WHERE id = ?1",
@@ -588,12 +588,14 @@ trace_run_begin(struct trace_db *db, const struct trace_run_info *info,
     bind_text(st, 5, info->stack ? info->stack : "sim");
     bind_text(st, 6, info->build_id);
     bind_text(st, 7, info->started_wall);
+    bind_text(st, 8, trace_detail_name(info->detail));
     e = step_done(db, st, "insert run");
     if (e || (e = defer_indexes(db)))
         goto out;
     *run = sqlite3_last_insert_rowid(db->sql);
     db->run = *run;
     db->run_open = 1;
+    db->detail = info->detail;
     db->sticky_err = 0;
     db->next_seq = db->next_node = db->next_conn = 1;
     db->next_fault = db->next_exp = 1;

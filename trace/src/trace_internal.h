@@ -141,6 +141,7 @@ struct trace_conn {
  */
 struct trace_db {
     sqlite3 *sql;
+    enum trace_detail detail; /* of the open run */
     char *path;
     int readonly;
     pthread_mutex_t lock, sql_lock, err_lock;

@@ -17,6 +17,28 @@
 #include "msgr/msgr.h"
 #include "trace_internal.h"
 
+/* The per-message frames SESSIONS detail leaves to the message table. */
+#define MSGR_TAG_MESSAGE_ 17
+#define MSGR_TAG_ACK_ 20
+
+const char *
+trace_detail_name(enum trace_detail d)
+{
+    return d == TRACE_DETAIL_SESSIONS ? "sessions" : "full";
+}
+
+int
+trace_detail_parse(const char *s)
+{
+    if (!s)
+        return -1;
+    if (!strcmp(s, "full"))
+        return TRACE_DETAIL_FULL;
+    if (!strcmp(s, "sessions"))
+        return TRACE_DETAIL_SESSIONS;
+    return -1;
+}
+
 /* msgr2 frame tags in the scenario language's spelling (PROTOCOL.md). */
 static const char *const tag_names[] = {
     [1] = "hello",
@@ -156,6 +178,10 @@ frame_cb(void *arg, struct msgr *m, struct msgr_conn *c, int dir,
     char other[16];
 
     (void)m;
+    /* SESSIONS: messages and acks live in the message table */
+    if (db->detail == TRACE_DETAIL_SESSIONS &&
+        (tag == MSGR_TAG_MESSAGE_ || tag == MSGR_TAG_ACK_))
+        return;
     pthread_mutex_lock(&db->lock);
     if (!live(n))
         goto out;
@@ -225,7 +251,9 @@ msg_cb(void *arg, struct msgr *m, struct msgr_conn *c,
         if (r.msg_id && r.src)
             note_err(db, trace__message_fate(db, &r));
     }
-    note_err(db, trace__event_add(db, &e, NULL));
+    if (db->detail == TRACE_DETAIL_FULL || fate == MSGR_FATE_DROPPED ||
+        fate == MSGR_FATE_DUPLICATE || fate == MSGR_FATE_BLACKHOLED)
+        note_err(db, trace__event_add(db, &e, NULL));
 out:
     pthread_mutex_unlock(&db->lock);
 }

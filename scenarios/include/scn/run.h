@@ -121,9 +121,11 @@ int scn_run(const struct scn_plan *plan, const char *source, size_t source_len,
  * failure (the file cannot be created, or is not a trace).
  */
 struct scn_trace;
+/* detail: enum trace_detail (0 full: every frame and message fate as an
+ * event; 1 sessions: per-message events only in the message table). */
 struct scn_trace *scn_trace_open(const char *path, const char *scenario_path,
-                                 const char *text, size_t len, char *err,
-                                 size_t errlen);
+                                 const char *text, size_t len, int detail,
+                                 char *err, size_t errlen);
 const struct scn_observer *scn_trace_observer(struct scn_trace *t);
 /* The run's id in the file (valid after the run began). */
 int64_t scn_trace_run_id(const struct scn_trace *t);

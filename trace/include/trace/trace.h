@@ -61,7 +61,7 @@ struct msgr_tracer; /* msgr/msgr.h */
 
 /* 'MSGT' */
 #define TRACE_APPLICATION_ID 0x4d534754
-#define TRACE_SCHEMA_VERSION 1
+#define TRACE_SCHEMA_VERSION 2
 /* Rows per transaction while a run is written. */
 #define TRACE_BATCH_ROWS 50000
 
@@ -124,6 +124,24 @@ struct sqlite3 *trace_sqlite(struct trace_db *db);
 
 /* ---------------------------------------------------------------- runs */
 
+/*
+ * How much of a run the tracer adapter writes as events. FULL: every
+ * frame and every message fate. SESSIONS: what the connections and
+ * sessions do (states, handshake and session frames, keepalives, faults)
+ * and the exceptional message fates (dropped, duplicate, blackholed);
+ * MESSAGE and ACK frames and the routine fates (queued, sent, acked,
+ * delivered) go only into the message table, which keeps each message's
+ * times and counts either way. SESSIONS is what makes tracing cheap: in a
+ * busy run nine rows in ten are per-message events.
+ */
+enum trace_detail {
+    TRACE_DETAIL_FULL = 0,
+    TRACE_DETAIL_SESSIONS = 1,
+};
+const char *trace_detail_name(enum trace_detail d);
+/* "full" / "sessions"; -1 when unknown. */
+int trace_detail_parse(const char *s);
+
 struct trace_run_info {
     const char *scenario_path; /* may be NULL */
     const char *scenario_text; /* the scenario file's text, for replay */
@@ -132,6 +150,7 @@ struct trace_run_info {
     const char *stack;         /* "sim" or "posix" */
     const char *build_id;      /* git describe; may be NULL */
     const char *started_wall;  /* informative only (never compared) */
+    enum trace_detail detail;  /* what the tracer adapter writes */
 };
 
 /*
@@ -313,6 +332,7 @@ struct trace_run {
     char *verdict;          /* NULL while open */
     int exit_code;          /* -1 while open */
     int64_t nevents;
+    char *detail;           /* "full" or "sessions" */
 };
 /* Fills *out (strings allocated; trace_run_fini frees them). */
 int trace_run_get(struct trace_db *db, int64_t id, struct trace_run *out);
