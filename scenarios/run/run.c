@@ -18,6 +18,7 @@
 #define RN_CHECK_NS (10 * RN_NS_MS) /* quiescence is checked this often */
 #define RN_BASE_PORT 6800
 
+
 static void *
 xcalloc(size_t n, size_t sz)
 {
@@ -115,8 +116,8 @@ auto_ipv4(uint32_t k)
     return 0x0a000000u | ((k / 200u) << 8) | (k % 200u + 1u);
 }
 
-static uint32_t
-addr_ipv4(const struct msgr_addr *a)
+uint32_t
+rn_addr_ipv4(const struct msgr_addr *a)
 {
     return (uint32_t)a->ip[0] << 24 | (uint32_t)a->ip[1] << 16 |
            (uint32_t)a->ip[2] << 8 | a->ip[3];
@@ -132,7 +133,7 @@ assign_ips(struct rn *r)
         if (r->nodes[i].decl->addr &&
             msgr_addr_parse(r->nodes[i].decl->addr, &a) == 0 &&
             a.family == MSGR_AF_INET)
-            r->nodes[i].ipv4 = addr_ipv4(&a);
+            r->nodes[i].ipv4 = rn_addr_ipv4(&a);
     }
     uint32_t k = 0;
     for (uint32_t i = 0; i < r->n; i++) {
@@ -151,6 +152,8 @@ assign_ips(struct rn *r)
     }
 }
 
+/* Which node an address is: by IP on the sim (one IP per host); on posix
+ * every node is 127.0.0.1, so by IP and any port the node listened on. */
 int
 rn_node_of_addr(struct rn *r, const struct msgr_addrvec *v)
 {
@@ -158,18 +161,44 @@ rn_node_of_addr(struct rn *r, const struct msgr_addrvec *v)
         const struct msgr_addr *a = &v->v[i];
         if (a->family != MSGR_AF_INET)
             continue;
-        uint32_t ip = addr_ipv4(a);
-        for (uint32_t k = 0; k < r->n; k++)
-            if (r->nodes[k].ipv4 == ip)
+        uint32_t ip = rn_addr_ipv4(a);
+        for (uint32_t k = 0; k < r->n; k++) {
+            if (r->nodes[k].ipv4 != ip)
+                continue;
+            if (!r->threaded)
                 return (int)k;
+            for (uint32_t j = 0; j < r->nodes[k].nports; j++)
+                if (r->nodes[k].ports[j] == a->port)
+                    return (int)k;
+        }
     }
     return -1;
+}
+
+/* Remembers the port node nd listens on now (posix tells nodes apart by
+ * port; connections to an old port still belong to the node). */
+void
+rn_node_listened(struct rn *r, struct rn_node *nd)
+{
+    (void)r;
+    if (!nd->addrs.n)
+        return;
+    uint16_t port = nd->addrs.v[0].port;
+    for (uint32_t j = 0; j < nd->nports; j++)
+        if (nd->ports[j] == port)
+            return;
+    uint32_t cap = sizeof(nd->ports) / sizeof(nd->ports[0]);
+    if (nd->nports == cap) {
+        memmove(nd->ports, nd->ports + 1, (cap - 1) * sizeof(nd->ports[0]));
+        nd->nports--;
+    }
+    nd->ports[nd->nports++] = port;
 }
 
 static uint64_t
 now_of(void *arg)
 {
-    return sim_now(arg);
+    return rn_now(arg);
 }
 
 static int
@@ -243,7 +272,9 @@ tr_state(void *arg, struct msgr *m, struct msgr_conn *c, const char *from,
 {
     struct rn_node *nd = arg;
     struct rn *r = nd->r;
-    nd->fp.state(nd->fp.arg, m, c, from, to, cause);
+    rn_lock(r);
+    if (nd->fp.state)
+        nd->fp.state(nd->fp.arg, m, c, from, to, cause);
     struct rn_conn *rc = conn_rec(nd, c);
     if (rc) {
         int s = map_state(to);
@@ -267,6 +298,7 @@ tr_state(void *arg, struct msgr *m, struct msgr_conn *c, const char *from,
     }
     if (nd->has_chain && nd->chain.state)
         nd->chain.state(nd->chain.arg, m, c, from, to, cause);
+    rn_unlock(r);
 }
 
 static void
@@ -274,7 +306,9 @@ tr_frame(void *arg, struct msgr *m, struct msgr_conn *c, int dir,
          unsigned tag, uint64_t bytes)
 {
     struct rn_node *nd = arg;
-    nd->fp.frame(nd->fp.arg, m, c, dir, tag, bytes);
+    rn_lock(nd->r);
+    if (nd->fp.frame)
+        nd->fp.frame(nd->fp.arg, m, c, dir, tag, bytes);
     struct rn_conn *rc = conn_rec(nd, c);
     if (rc) {
         conn_peer(nd->r, rc);
@@ -284,6 +318,7 @@ tr_frame(void *arg, struct msgr *m, struct msgr_conn *c, int dir,
     }
     if (nd->has_chain && nd->chain.frame)
         nd->chain.frame(nd->chain.arg, m, c, dir, tag, bytes);
+    rn_unlock(nd->r);
 }
 
 static void
@@ -291,13 +326,16 @@ tr_msg(void *arg, struct msgr *m, struct msgr_conn *c,
        const struct msgr_msg *msg, int fate)
 {
     struct rn_node *nd = arg;
-    nd->fp.msg(nd->fp.arg, m, c, msg, fate);
+    rn_lock(nd->r);
+    if (nd->fp.msg)
+        nd->fp.msg(nd->fp.arg, m, c, msg, fate);
     struct rn_conn *rc = conn_rec(nd, c);
     if (rc)
         conn_peer(nd->r, rc);
     rn_on_msg_fate(nd->r, nd, rc, msg, fate);
     if (nd->has_chain && nd->chain.msg)
         nd->chain.msg(nd->chain.arg, m, c, msg, fate);
+    rn_unlock(nd->r);
 }
 
 static void
@@ -305,15 +343,19 @@ tr_fault(void *arg, struct msgr *m, struct msgr_conn *c, int err,
          const char *what)
 {
     struct rn_node *nd = arg;
-    nd->fp.fault(nd->fp.arg, m, c, err, what);
+    rn_lock(nd->r);
+    if (nd->fp.fault)
+        nd->fp.fault(nd->fp.arg, m, c, err, what);
     if (nd->has_chain && nd->chain.fault)
         nd->chain.fault(nd->chain.arg, m, c, err, what);
+    rn_unlock(nd->r);
 }
 
 static void
 dispatch_event(struct rn_node *nd, struct msgr_conn *c, int ev)
 {
     struct rn *r = nd->r;
+    rn_lock(r);
     struct rn_conn *rc = conn_rec(nd, c);
     int peer = -1;
     if (rc) {
@@ -330,13 +372,16 @@ dispatch_event(struct rn_node *nd, struct msgr_conn *c, int ev)
             pr->resets++;
     }
     fire_triggers_dispatch(r, nd, ev, peer);
+    rn_unlock(r);
 }
 
 static int
 d_dispatch(void *arg, struct msgr_msg *m)
 {
     struct rn_node *nd = arg;
+    rn_lock(nd->r);
     rn_on_delivered(nd->r, nd, m);
+    rn_unlock(nd->r);
     msgr_msg_unref(m);
     return 1;
 }
@@ -416,17 +461,16 @@ node_start(struct rn *r, uint32_t i)
     struct rn_node *nd = &r->nodes[i];
     int e = node_start_(r, i);
     if (e < 0) {
-        if (nd->m) {
-            msgr_shutdown(nd->m);
-            msgr_wait(nd->m);
+        struct msgr *m = nd->m;
+        if (m) {
+            RN_CALL(r, msgr_shutdown(m); msgr_wait(m));
             node_free_conns(nd);
-            msgr_destroy(nd->m);
+            RN_CALL(r, msgr_destroy(m));
             nd->m = NULL;
         }
-        if (nd->st)
-            msgr_stack_unref(nd->st);
-        else if (nd->sim_st)
-            msgr_stack_unref(nd->sim_st);
+        struct msgr_stack *st = nd->st ? nd->st : nd->sim_st;
+        if (st)
+            RN_CALL(r, msgr_stack_unref(st));
         nd->st = nd->sim_st = NULL;
         nd->started = nd->up = false;
     }
@@ -442,37 +486,14 @@ node_start_(struct rn *r, uint32_t i)
     if (nd->started)
         return 0;
     if (nd->host_dead) {
-        sim_host_revive(r->w, nd->host);
+        r->env->host_revive(r, nd);
         nd->host_dead = false;
     }
-    uint32_t workers = nd->decl->workers ? nd->decl->workers
-                                         : (p->workers ? p->workers : 1);
+    uint32_t workers = nd->decl->workers ? nd->decl->workers : p->workers;
     uint64_t v = 0;
-    struct sim_stack_config sc = {.nworkers = (int)workers};
-    if (config_of(r, i, SCN_CONFIG_INJECT_INTERNAL_DELAYS, &v))
-        sc.post_delay_ns = v;
-    nd->sim_st = sim_stack_new(r->w, nd->host, &sc, &err);
-    if (!nd->sim_st) {
-        rn_internal(r, "%s: cannot create its stack: %s", nd->decl->name,
-                    strerror(-err));
+    err = r->env->node_stack(r, nd, workers);
+    if (err < 0)
         return err;
-    }
-    nd->st = nd->sim_st;
-    if (config_of(r, i, SCN_CONFIG_INJECT_SOCKET_FAILURES, &v) && v) {
-        struct msgr_fault_config fc;
-        memset(&fc, 0, sizeof(fc));
-        fc.socket_failures = (uint32_t)v;
-        nd->st = msgr_fault_stack_new(nd->sim_st, &fc, &err);
-        if (!nd->st) {
-            rn_internal(r, "%s: cannot create the fault layer: %s",
-                        nd->decl->name, strerror(-err));
-            return err;
-        }
-        /* the fault layer holds its own reference to the sim stack: ours
-         * goes, so unref of nd->st releases both (else the sim host keeps
-         * a stack and the world cannot be freed) */
-        msgr_stack_unref(nd->sim_st);
-    }
     struct msgr_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.name.type = nd->decl->type;
@@ -492,13 +513,21 @@ node_start_(struct rn *r, uint32_t i)
     if (config_of(r, i, SCN_CONFIG_KEEPALIVE_INTERVAL, &v))
         cfg.keepalive_interval_ns = v;
     cfg.bind_retry_delay_ns = 1 * RN_NS_MS;
-    nd->m = msgr_create(&cfg, &err);
+    if (r->port_base) {
+        /* posix: a range of our own, away from the conformance tests' */
+        cfg.bind_port_min = (int)r->port_base;
+        cfg.bind_port_max = (int)r->port_base + 999;
+    }
+    struct msgr *m = NULL;
+    RN_CALL(r, m = msgr_create(&cfg, &err));
+    nd->m = m;
     if (!nd->m) {
         rn_internal(r, "%s: msgr_create failed: %s", nd->decl->name,
                     msgr_strerror(err));
         return err;
     }
-    msgr_set_log(nd->m, MSGR_LOG_ERR, NULL, NULL);
+    rn_unlock(r);
+    msgr_set_log(m, MSGR_LOG_ERR, NULL, NULL);
     uint64_t tb = 0, tm = 0;
     bool has_tb = config_of(r, i, SCN_CONFIG_THROTTLE_BYTES, &tb);
     bool has_tm = config_of(r, i, SCN_CONFIG_THROTTLE_MESSAGES, &tm);
@@ -507,7 +536,7 @@ node_start_(struct rn *r, uint32_t i)
         pol.throttle_bytes = tb;
     if (has_tm)
         pol.throttle_msgs = tm;
-    msgr_set_default_policy(nd->m, &pol);
+    msgr_set_default_policy(m, &pol);
     for (uint32_t k = 0; k < p->n_policies; k++) {
         const struct scn_policy_override *po = &p->policies[k];
         bool mine = false;
@@ -522,9 +551,10 @@ node_start_(struct rn *r, uint32_t i)
                     pp.throttle_bytes = tb;
                 if (has_tm)
                     pp.throttle_msgs = tm;
-                msgr_set_policy(nd->m, (uint8_t)t, &pp);
+                msgr_set_policy(m, (uint8_t)t, &pp);
             }
     }
+    rn_lock(r);
     /* tracers: fingerprint, then the runner's (chaining the observer's) */
     struct msgr_tracer mine = {.arg = nd,
                                .state = tr_state,
@@ -541,8 +571,18 @@ node_start_(struct rn *r, uint32_t i)
             return -EINVAL;
         }
     } else {
-        sim_host_addr(nd->host, RN_BASE_PORT, &a);
+        r->env->node_addr(r, nd, &a);
     }
+    if (r->threaded) {
+        /* posix: only loopback, at the port this node had (a restart) or
+         * a free one */
+        struct msgr_addr lo;
+        r->env->node_addr(r, nd, &lo);
+        a.family = lo.family;
+        memcpy(a.ip, lo.ip, sizeof(a.ip));
+        a.port = lo.port;
+    }
+    /* the trace knows the node before its first event */
     if (r->o->observer && r->o->observer->node) {
         char buf[128];
         struct msgr_addr shown = a;
@@ -553,16 +593,16 @@ node_start_(struct rn *r, uint32_t i)
                              msgr_policy_name(nd->decl->policy), buf,
                              nd->nonce, nd->incarnation);
     }
-    sim_fp_tracer(r->w, &nd->fp);
+    memset(&nd->fp, 0, sizeof(nd->fp));
+    r->env->fp_tracer(r, &nd->fp);
     nd->has_chain = false;
     if (r->o->observer && r->o->observer->tracer) {
-        r->o->observer->tracer(r->o->observer->arg, i, now_of, r->w,
+        r->o->observer->tracer(r->o->observer->arg, i, now_of, r,
                                &nd->chain);
         nd->has_chain = true;
     }
-    msgr_set_tracer(nd->m, &mine);
-    rn_break_install(r, nd);
-    err = msgr_bind(nd->m, &a);
+    RN_CALL(r, msgr_set_tracer(m, &mine); rn_break_install(r, nd));
+    RN_CALL(r, err = msgr_bind(m, &a));
     if (err < 0) {
         char buf[80];
         msgr_addr_format(&a, buf, sizeof(buf));
@@ -571,8 +611,8 @@ node_start_(struct rn *r, uint32_t i)
                     msgr_strerror(err));
         return err;
     }
-    if (nd->has_client_bind)
-        msgr_client_bind(nd->m, &nd->client_bind_addr);
+    if (nd->has_client_bind && !r->threaded)
+        msgr_client_bind(m, &nd->client_bind_addr);
     struct msgr_dispatcher d = {.arg = nd,
                                 .ms_dispatch = d_dispatch,
                                 .ms_handle_connect = d_connect,
@@ -580,11 +620,15 @@ node_start_(struct rn *r, uint32_t i)
                                 .ms_handle_reset = d_reset,
                                 .ms_handle_remote_reset = d_remote_reset,
                                 .ms_handle_refused = d_refused};
-    msgr_start(nd->m);
-    msgr_add_dispatcher(nd->m, &d);
-    msgr_get_myaddrs(nd->m, &nd->addrs);
+    struct msgr_addrvec got;
+    RN_CALL(r, msgr_start(m); msgr_add_dispatcher(m, &d);
+            msgr_get_myaddrs(m, &got));
+    nd->addrs = got;
+    rn_node_listened(r, nd);
     nd->started = nd->up = true;
     rn_blackhole_apply(r, nd);
+    if (r->env == &rn_env_posix)
+        rn_posix_refresh(r);
     return 0;
 }
 
@@ -602,17 +646,19 @@ node_stop(struct rn *r, uint32_t i)
             nd->conns[k]->state = SCN_STATE_CLOSED;
             rn_conn_closed(r, nd->conns[k]);
         }
-    msgr_shutdown(nd->m);
-    msgr_wait(nd->m);
+    struct msgr *m = nd->m;
+    struct msgr_stack *st = nd->st;
+    nd->up = false;
+    RN_CALL(r, msgr_shutdown(m); msgr_wait(m));
     node_free_conns(nd); /* our references go before the messenger */
-    msgr_destroy(nd->m);
+    RN_CALL(r, msgr_destroy(m));
     nd->m = NULL;
     for (uint32_t b = 0; b < r->n; b++) {
         struct rn_pair *pr = r->pairs[(size_t)i * r->n + b];
         if (pr)
             pr->cur = NULL;
     }
-    msgr_stack_unref(nd->st);
+    RN_CALL(r, msgr_stack_unref(st));
     nd->st = nd->sim_st = NULL;
     nd->started = nd->up = false;
 }
@@ -625,7 +671,7 @@ tell_peers(struct rn *r, uint32_t i, const struct msgr_addrvec *old)
     for (uint32_t k = 0; k < r->n; k++) {
         if (k == i || !r->nodes[k].up)
             continue;
-        msgr_mark_down(r->nodes[k].m, old);
+        RN_CALL(r, msgr_mark_down(r->nodes[k].m, old));
         struct rn_pair *pr = r->pairs[(size_t)k * r->n + i];
         if (pr)
             pr->cur = NULL;
@@ -638,8 +684,11 @@ static struct msgr_conn *
 conn_to(struct rn *r, uint32_t a, uint32_t b)
 {
     int err = 0;
-    return msgr_get_connection(r->nodes[a].m, r->nodes[b].decl->type,
-                               &r->nodes[b].addrs, &err);
+    struct msgr_conn *c = NULL;
+    struct msgr *m = r->nodes[a].m;
+    struct msgr_addrvec to = r->nodes[b].addrs;
+    RN_CALL(r, c = msgr_get_connection(m, r->nodes[b].decl->type, &to, &err));
+    return c;
 }
 
 static void
@@ -668,7 +717,7 @@ add_flow(struct rn *r, const struct scn_action *a, uint32_t s, uint32_t d)
     }
     rn_send_one(r, f);
     if (f->left)
-        rn_push(r, sim_now(r->w) + f->interval_ns, RN_ITEM_FLOW, fi, NULL,
+        rn_push(r, rn_now(r) + f->interval_ns, RN_ITEM_FLOW, fi, NULL,
                 a->loc.line);
 }
 
@@ -683,7 +732,7 @@ observe_action(struct rn *r, const struct scn_action *a)
              a->peer.n ? " -> " : "", a->peer.n && a->peer.text
                                           ? a->peer.text
                                           : "");
-    r->o->observer->action(r->o->observer->arg, sim_now(r->w), a->loc.line,
+    r->o->observer->action(r->o->observer->arg, rn_now(r), a->loc.line,
                            buf);
 }
 
@@ -695,7 +744,7 @@ rn_restart_node(struct rn *r, uint32_t i, bool same_nonce)
     if (nd->started) {
         /* the old process dies abruptly: its peers see its sockets reset */
         if (!nd->host_dead) {
-            sim_host_kill(r->w, nd->host);
+            r->env->host_kill(r, nd);
             nd->host_dead = true;
         }
         node_stop(r, i);
@@ -725,7 +774,7 @@ rn_run_action(struct rn *r, const struct scn_action *a)
             struct msgr_addr ad;
             if (msgr_addr_parse(a->u.bind.addr, &ad) < 0)
                 continue;
-            if (!nd->m) {
+            if (!nd->started) {
                 /* before `start`: the address start binds / records */
                 if (a->kind == SCN_ACT_BIND) {
                     nd->has_bind = true;
@@ -736,6 +785,8 @@ rn_run_action(struct rn *r, const struct scn_action *a)
                 }
                 continue;
             }
+            if (r->threaded)
+                continue; /* posix: a bound messenger stays where it is */
             if (a->kind == SCN_ACT_BIND) {
                 if (msgr_bind(nd->m, &ad) == 0)
                     msgr_get_myaddrs(nd->m, &nd->addrs);
@@ -753,15 +804,16 @@ rn_run_action(struct rn *r, const struct scn_action *a)
                 if (s == d || !r->nodes[s].up)
                     continue;
                 if (a->kind == SCN_ACT_MARK_DOWN) {
-                    msgr_mark_down(r->nodes[s].m, &r->nodes[d].addrs);
+                    struct msgr_addrvec to = r->nodes[d].addrs;
+                    RN_CALL(r, msgr_mark_down(r->nodes[s].m, &to));
                     continue;
                 }
                 struct msgr_conn *c = conn_to(r, s, d);
                 if (!c)
                     continue;
-                if (a->kind == SCN_ACT_KEEPALIVE)
-                    msgr_conn_send_keepalive(c);
-                msgr_conn_unref(c);
+                bool ka = a->kind == SCN_ACT_KEEPALIVE;
+                RN_CALL(r, if (ka) msgr_conn_send_keepalive(c);
+                        msgr_conn_unref(c));
             }
         break;
     case SCN_ACT_SEND:
@@ -773,7 +825,7 @@ rn_run_action(struct rn *r, const struct scn_action *a)
     case SCN_ACT_MARK_DOWN_ALL:
         for (uint32_t k = 0; k < a->subject.n; k++)
             if (r->nodes[a->subject.idx[k]].up)
-                msgr_mark_down_all(r->nodes[a->subject.idx[k]].m);
+                RN_CALL(r, msgr_mark_down_all(r->nodes[a->subject.idx[k]].m));
         break;
     case SCN_ACT_SHUTDOWN:
         for (uint32_t k = 0; k < a->subject.n; k++)
@@ -794,14 +846,20 @@ rn_run_action(struct rn *r, const struct scn_action *a)
             int navoid = 0;
             for (uint32_t x = 0; x < old.n; x++)
                 avoid[navoid++] = old.v[x].port;
-            int e = msgr_rebind(nd->m, avoid, navoid);
+            int e = 0;
+            struct msgr_addrvec got;
+            RN_CALL(r, e = msgr_rebind(nd->m, avoid, navoid);
+                    msgr_get_myaddrs(nd->m, &got));
             if (e < 0) {
                 rn_internal(r, "%s: rebind failed: %s", nd->decl->name,
                             msgr_strerror(e));
                 continue;
             }
-            msgr_get_myaddrs(nd->m, &nd->addrs);
+            nd->addrs = got;
+            rn_node_listened(r, nd);
             nd->nonce = nd->addrs.n ? nd->addrs.v[0].nonce : nd->nonce;
+            if (r->env == &rn_env_posix)
+                rn_posix_refresh(r);
             tell_peers(r, i, &old);
         }
         break;
@@ -813,18 +871,22 @@ rn_run_action(struct rn *r, const struct scn_action *a)
                 continue;
             r->faults_started++;
             if (a->kind == SCN_ACT_KILL)
-                sim_host_kill(r->w, nd->host);
+                r->env->host_kill(r, nd);
             else
-                sim_host_crash(r->w, nd->host);
+                r->env->host_crash(r, nd);
             nd->host_dead = true;
             nd->up = false;
+            /* posix: a dead process's messenger goes at once (its port is
+             * closed: connects are refused, as to a dead daemon) */
+            if (a->kind == SCN_ACT_KILL && r->threaded)
+                node_stop(r, a->subject.idx[k]);
             /* `for T`: the host comes back after T and the node restarts
              * as a new incarnation (a reboot), its peers told */
             if (a->for_ns)
-                rn_push(r, sim_now(r->w) + a->for_ns, RN_ITEM_RESTART,
+                rn_push(r, rn_now(r) + a->for_ns, RN_ITEM_RESTART,
                         a->subject.idx[k], NULL, a->loc.line);
             if (r->o->observer && r->o->observer->fault)
-                r->o->observer->fault(r->o->observer->arg, sim_now(r->w),
+                r->o->observer->fault(r->o->observer->arg, rn_now(r),
                                       r->faults_started,
                                       scn_action_name(a->kind),
                                       nd->decl->name, "");
@@ -853,8 +915,8 @@ rn_run_action(struct rn *r, const struct scn_action *a)
         struct rn_chaos *ch = &r->chaos[r->nchaos];
         ch->act = a;
         sim_world_rng(r->w, SIM_STREAM_FAULT, 1000u + r->nchaos, &ch->rng);
-        uint64_t at = a->u.chaos.from_ns > sim_now(r->w) ? a->u.chaos.from_ns
-                                                         : sim_now(r->w);
+        uint64_t at = a->u.chaos.from_ns > rn_now(r) ? a->u.chaos.from_ns
+                                                         : rn_now(r);
         rn_push(r, at, RN_ITEM_CHAOS, r->nchaos, NULL, a->loc.line);
         r->nchaos++;
         break;
@@ -878,8 +940,11 @@ fire(struct rn *r, uint32_t ti)
     if (!t->every && r->trig_fired[ti])
         return;
     r->trig_fired[ti] = true;
-    /* runs at this virtual time, outside the messenger's callback */
-    rn_push(r, sim_now(r->w), RN_ITEM_TRIGGER, ti, &t->act, t->loc.line);
+    /* runs at this time, outside the messenger's callback (on posix: on
+     * the main thread, woken now) */
+    rn_push(r, rn_now(r), RN_ITEM_TRIGGER, ti, &t->act, t->loc.line);
+    if (r->env->wake)
+        r->env->wake(r);
 }
 
 static bool
@@ -944,12 +1009,13 @@ rn_fire_breakpoint(struct rn *r, uint32_t node, int step)
 
 /* ---------------------------------------------------------------- loop */
 
-/* Stops the simulator as soon as a trigger queued something for now. */
-static int
-due_now(void *arg)
+/* Stops the simulator (or the posix wait) as soon as a trigger queued
+ * something for now. */
+int
+rn_due_now(void *arg)
 {
     struct rn *r = arg;
-    return r->nagenda && r->agenda[0].t <= sim_now(r->w);
+    return r->nagenda && r->agenda[0].t <= rn_now(r);
 }
 
 static void
@@ -1002,12 +1068,9 @@ quiescent(struct rn *r)
         return false;
     /* nothing moved on the network since the last look: no frame in
      * flight (acks and keepalives included) */
-    struct sim_net_stats ns;
-    sim_net_stats(r->w, &ns);
-    bool still = ns.bytes_delivered == r->last_bytes &&
-                 ns.segments_sent == r->quiet_since;
-    r->last_bytes = ns.bytes_delivered;
-    r->quiet_since = ns.segments_sent;
+    uint64_t moved = r->env->net_progress(r);
+    bool still = moved == r->last_bytes;
+    r->last_bytes = moved;
     return still;
 }
 
@@ -1029,7 +1092,7 @@ progress(struct rn *r, bool last)
     if (!last && w - r->progress_last_wall < 200)
         return;
     r->progress_last_wall = w;
-    uint64_t t = sim_now(r->w);
+    uint64_t t = rn_now(r);
     fprintf(stderr,
             "\r  t=%" PRIu64 ".%03" PRIu64 "s / %" PRIu64
             "s  messages %" PRIu64 " sent %" PRIu64 " delivered  faults %" PRIu64
@@ -1110,6 +1173,228 @@ print_verdicts(struct rn *r, struct scn_run_result *res)
     }
 }
 
+/* ------------------------------------------------- the simulated world */
+
+static int
+sim_setup(struct rn *r)
+{
+    assign_ips(r);
+    for (uint32_t i = 0; i < r->n; i++)
+        r->nodes[i].host = sim_host_new(r->w, i + 1, r->nodes[i].decl->name,
+                                        r->nodes[i].ipv4);
+    setup_links(r);
+    return 0;
+}
+
+static void
+sim_teardown(struct rn *r)
+{
+    (void)r;
+}
+
+static uint64_t
+sim_env_now(struct rn *r)
+{
+    return sim_now(r->w);
+}
+
+static void
+sim_advance(struct rn *r, uint64_t until)
+{
+    sim_run_until_cond(r->w, rn_due_now, r, until);
+}
+
+static int
+sim_node_stack(struct rn *r, struct rn_node *nd, uint32_t workers)
+{
+    int err = 0;
+    uint64_t v = 0;
+    struct sim_stack_config sc = {.nworkers = workers ? (int)workers : 1};
+    if (config_of(r, nd->idx, SCN_CONFIG_INJECT_INTERNAL_DELAYS, &v))
+        sc.post_delay_ns = v;
+    nd->sim_st = sim_stack_new(r->w, nd->host, &sc, &err);
+    if (!nd->sim_st) {
+        rn_internal(r, "%s: cannot create its stack: %s", nd->decl->name,
+                    strerror(-err));
+        return err;
+    }
+    nd->st = nd->sim_st;
+    if (config_of(r, nd->idx, SCN_CONFIG_INJECT_SOCKET_FAILURES, &v) && v) {
+        struct msgr_fault_config fc;
+        memset(&fc, 0, sizeof(fc));
+        fc.socket_failures = (uint32_t)v;
+        nd->st = msgr_fault_stack_new(nd->sim_st, &fc, &err);
+        if (!nd->st) {
+            rn_internal(r, "%s: cannot create the fault layer: %s",
+                        nd->decl->name, strerror(-err));
+            return err;
+        }
+        /* the fault layer holds its own reference to the sim stack: ours
+         * goes, so unref of nd->st releases both (else the sim host keeps
+         * a stack and the world cannot be freed) */
+        msgr_stack_unref(nd->sim_st);
+    }
+    return 0;
+}
+
+static void
+sim_node_addr(struct rn *r, struct rn_node *nd, struct msgr_addr *a)
+{
+    (void)r;
+    sim_host_addr(nd->host, RN_BASE_PORT, a);
+}
+
+static void
+sim_fp(struct rn *r, struct msgr_tracer *out)
+{
+    sim_fp_tracer(r->w, out);
+}
+
+static void
+sim_kill(struct rn *r, struct rn_node *nd)
+{
+    sim_host_kill(r->w, nd->host);
+}
+
+static void
+sim_crash(struct rn *r, struct rn_node *nd)
+{
+    sim_host_crash(r->w, nd->host);
+}
+
+static void
+sim_revive(struct rn *r, struct rn_node *nd)
+{
+    sim_host_revive(r->w, nd->host);
+}
+
+static uint64_t
+sim_progress(struct rn *r)
+{
+    /* both counters only grow: their sum stands still iff both do */
+    struct sim_net_stats ns;
+    sim_net_stats(r->w, &ns);
+    return ns.bytes_delivered + ns.segments_sent;
+}
+
+static uint64_t
+sim_fp_value(struct rn *r, int exit_code)
+{
+    (void)exit_code;
+    return sim_fingerprint(r->w);
+}
+
+static uint64_t
+sim_events(struct rn *r)
+{
+    return sim_events_run(r->w);
+}
+
+const struct rn_env rn_env_sim = {
+    .name = "sim",
+    .setup = sim_setup,
+    .teardown = sim_teardown,
+    .now = sim_env_now,
+    .advance = sim_advance,
+    .wake = NULL,
+    .node_stack = sim_node_stack,
+    .node_addr = sim_node_addr,
+    .fp_tracer = sim_fp,
+    .host_kill = sim_kill,
+    .host_crash = sim_crash,
+    .host_revive = sim_revive,
+    .pair_fault = rn_sim_pair_fault,
+    .pause = rn_sim_pause,
+    .heal = rn_sim_heal,
+    .fault_over = rn_sim_fault_over,
+    .net_progress = sim_progress,
+    .fingerprint = sim_fp_value,
+    .events = sim_events,
+};
+
+/* ---------------------------------------------------------------- run */
+
+/* `expect trace_hash` compares the simulator's fingerprint: posix runs are
+ * not bit-reproducible, so it cannot hold there. */
+static bool
+reject_trace_hash(const struct scn_plan *p)
+{
+    for (uint32_t i = 0; i < p->n_expects; i++)
+        if (p->expects[i].kind == SCN_EXPECT_TRACE_HASH) {
+            fprintf(stderr,
+                    "%s:%u:%u: error: `expect trace_hash` holds only on the "
+                    "simulated stack (runs on real sockets are not "
+                    "bit-reproducible); run with --stack sim or remove it\n",
+                    p->path, p->expects[i].loc.line, p->expects[i].loc.col);
+            return true;
+        }
+    return false;
+}
+
+static void
+run_loop(struct rn *r)
+{
+    const struct scn_plan *p = r->p;
+    uint64_t next_check = 0;
+    for (;;) {
+        if (r->internal_error)
+            break;
+        uint64_t now = rn_now(r);
+        uint64_t next = r->end_ns;
+        if (r->nagenda && r->agenda[0].t < next)
+            next = r->agenda[0].t;
+        if (next_check < next)
+            next = next_check;
+        if (next > now)
+            r->env->advance(r, next);
+        now = rn_now(r);
+        while (r->nagenda && r->agenda[0].t <= now && !r->internal_error) {
+            struct rn_item it = pop_item(r);
+            run_item(r, &it);
+        }
+        rn_fault_expire(r);
+        if (now >= next_check) {
+            next_check = now + RN_CHECK_NS;
+            progress(r, false);
+            if (now >= p->last_named_ns && quiescent(r))
+                break;
+        }
+        if (now >= r->end_ns)
+            break;
+    }
+}
+
+static void
+report(struct rn *r, struct scn_run_result *res, int code)
+{
+    const struct scn_run_opts *o = r->o;
+    bool sim = r->env == &rn_env_sim;
+    if (!o->quiet)
+        fprintf(r->out,
+                "ran %" PRIu64 ".%03" PRIu64 "s %s, %" PRIu64
+                " events; messages: %" PRIu64 " sent, %" PRIu64
+                " delivered, %" PRIu64 " given up; faults: %" PRIu64 "\n",
+                r->end_ns / RN_NS_S, (r->end_ns % RN_NS_S) / RN_NS_MS,
+                sim ? "virtual" : "wall", res->sim_events, r->msgs_sent,
+                r->msgs_delivered, r->msgs_given_up, r->faults_started);
+    fprintf(r->out, "verdict: %s (%u of %u expectations held)\n",
+            code == SCN_EXIT_OK       ? "pass"
+            : code == SCN_EXIT_FAILED ? "FAIL"
+                                      : "ERROR",
+            res->expects_total - res->expects_failed, res->expects_total);
+    if (code != SCN_EXIT_OK)
+        fprintf(r->out, "reproduce: %s run %s --seed %" PRIu64 " --stack %s\n",
+                o->command ? o->command : "msgrsim", r->p->path, r->seed,
+                r->env->name);
+    if (o->observer && o->observer->run_end)
+        o->observer->run_end(o->observer->arg, r->end_ns, res->fingerprint,
+                             code);
+    if (!sim && !o->quiet)
+        fprintf(r->out, "note: runs on real sockets are not bit-reproducible;"
+                        " the fingerprint hashes the plan, seed and verdicts\n");
+    fprintf(r->out, "fingerprint: %016" PRIx64 "\n", res->fingerprint);
+}
+
 int
 scn_run(const struct scn_plan *p, const char *src, size_t src_len,
         const struct scn_run_opts *o, struct scn_run_result *res)
@@ -1126,18 +1411,17 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
     r->seed = o->has_seed ? o->seed : p->seed;
     res->seed = r->seed;
     enum scn_stack stack = o->has_stack ? o->stack : p->stack;
+    r->env = stack == SCN_STACK_SIM ? &rn_env_sim : &rn_env_posix;
     fprintf(r->out, "seed: %" PRIu64 "\n", r->seed);
-    if (stack != SCN_STACK_SIM) {
-        fprintf(stderr,
-                "msgrsim: %s: the runner on real sockets (stack posix) is not "
-                "available yet; run it on the simulator (--stack sim)\n",
-                p->path);
-        res->exit_code = SCN_EXIT_USAGE;
+    if (stack != SCN_STACK_SIM && reject_trace_hash(p)) {
+        res->exit_code = SCN_EXIT_INVALID;
         return res->exit_code;
     }
     if (!o->quiet)
-        fprintf(r->out, "scenario: %s (%s, %u nodes, stack sim)\n", p->title,
-                p->path, p->n_nodes);
+        fprintf(r->out, "scenario: %s (%s, %u nodes, stack %s)\n", p->title,
+                p->path, p->n_nodes, r->env->name);
+    /* on posix the world is only the seeded source of the workload's and
+     * chaos's random draws, so both stacks draw the same faults */
     r->w = sim_world_new(r->seed);
     r->n = p->n_nodes;
     r->end_ns = p->duration_ns;
@@ -1146,8 +1430,6 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
     r->verdicts = xcalloc(p->n_expects, sizeof(*r->verdicts));
     r->trig_fired = xcalloc(p->n_triggers, sizeof(*r->trig_fired));
     sim_world_rng(r->w, SIM_STREAM_WORKLOAD, 0, &r->work_rng);
-    if (o->observer && o->observer->run_begin)
-        o->observer->run_begin(o->observer->arg, p, r->seed, "sim");
     for (uint32_t i = 0; i < r->n; i++) {
         struct rn_node *nd = &r->nodes[i];
         nd->r = r;
@@ -1155,11 +1437,15 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
         nd->decl = &p->nodes[i];
         nd->nonce = 1000u + i;
     }
-    assign_ips(r);
-    for (uint32_t i = 0; i < r->n; i++)
-        r->nodes[i].host = sim_host_new(r->w, i + 1, r->nodes[i].decl->name,
-                                        r->nodes[i].ipv4);
-    setup_links(r);
+    int code = SCN_EXIT_OK;
+    if (r->env->setup(r) < 0) {
+        fprintf(stderr, "msgrsim: internal error: %s\n", r->internal_what);
+        code = SCN_EXIT_INTERNAL;
+        goto out_free;
+    }
+    rn_lock(r); /* the main thread holds it except around messenger calls */
+    if (o->observer && o->observer->run_begin)
+        o->observer->run_begin(o->observer->arg, p, r->seed, r->env->name);
     for (uint32_t i = 0; i < p->n_breaks; i++) {
         struct scn_action a;
         memset(&a, 0, sizeof(a));
@@ -1177,38 +1463,11 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
             rn_push(r, p->expects[i].at_ns, RN_ITEM_EXPECT, i, NULL,
                     p->expects[i].loc.line);
 
-    uint64_t next_check = 0;
-    for (;;) {
-        if (r->internal_error)
-            break;
-        uint64_t now = sim_now(r->w);
-        uint64_t next = r->end_ns;
-        if (r->nagenda && r->agenda[0].t < next)
-            next = r->agenda[0].t;
-        if (next_check < next)
-            next = next_check;
-        if (next > now)
-            sim_run_until_cond(r->w, due_now, r, next);
-        now = sim_now(r->w);
-        while (r->nagenda && r->agenda[0].t <= now && !r->internal_error) {
-            struct rn_item it = pop_item(r);
-            run_item(r, &it);
-        }
-        rn_fault_expire(r);
-        if (now >= next_check) {
-            next_check = now + RN_CHECK_NS;
-            progress(r, false);
-            if (now >= p->last_named_ns && quiescent(r))
-                break;
-        }
-        if (now >= r->end_ns)
-            break;
-    }
+    run_loop(r);
     progress(r, true);
-    r->end_ns = sim_now(r->w);
+    r->end_ns = rn_now(r);
     res->end_ns = r->end_ns;
 
-    int code = SCN_EXIT_OK;
     if (r->internal_error) {
         fprintf(stderr, "msgrsim: internal error: %s\n", r->internal_what);
         code = SCN_EXIT_INTERNAL;
@@ -1218,39 +1477,22 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
         if (res->expects_failed || res->breaks_unfired)
             code = SCN_EXIT_FAILED;
     }
-    res->fingerprint = sim_fingerprint(r->w);
+    res->fingerprint = r->env->fingerprint(r, code);
     res->msgs_sent = r->msgs_sent;
     res->msgs_delivered = r->msgs_delivered;
     res->msgs_given_up = r->msgs_given_up;
     res->faults = r->faults_started;
-    res->sim_events = sim_events_run(r->w);
-    if (!o->quiet)
-        fprintf(r->out,
-                "ran %" PRIu64 ".%03" PRIu64 "s virtual, %" PRIu64
-                " events; messages: %" PRIu64 " sent, %" PRIu64
-                " delivered, %" PRIu64 " given up; faults: %" PRIu64 "\n",
-                r->end_ns / RN_NS_S,
-                (r->end_ns % RN_NS_S) / RN_NS_MS, res->sim_events,
-                r->msgs_sent, r->msgs_delivered, r->msgs_given_up,
-                r->faults_started);
-    fprintf(r->out, "verdict: %s (%u of %u expectations held)\n",
-            code == SCN_EXIT_OK       ? "pass"
-            : code == SCN_EXIT_FAILED ? "FAIL"
-                                      : "ERROR",
-            res->expects_total - res->expects_failed, res->expects_total);
-    if (code != SCN_EXIT_OK)
-        fprintf(r->out, "reproduce: %s run %s --seed %" PRIu64 " --stack sim\n",
-                o->command ? o->command : "msgrsim", p->path, r->seed);
-    if (o->observer && o->observer->run_end)
-        o->observer->run_end(o->observer->arg, r->end_ns, res->fingerprint,
-                             code);
-    fprintf(r->out, "fingerprint: %016" PRIx64 "\n", res->fingerprint);
+    res->sim_events = r->env->events(r);
+    report(r, res, code);
 
     /* teardown: every messenger, then the world */
     if (r->held_back)
         msgr_msg_unref(r->held_back);
     for (uint32_t i = 0; i < r->n; i++)
         node_stop(r, i);
+    rn_unlock(r);
+    r->env->teardown(r);
+out_free:
     rn_faults_free(r);
     sim_world_free(r->w);
     for (size_t k = 0; k < (size_t)r->n * r->n; k++)

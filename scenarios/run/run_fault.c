@@ -37,7 +37,7 @@ observe(struct rn *r, struct rn_fault *f, const char *kind, uint32_t a,
     else
         snprintf(t, sizeof(t), "%s %s %s", r->nodes[a].decl->name,
                  both ? "<->" : "->", r->nodes[b].decl->name);
-    r->o->observer->fault(r->o->observer->arg, sim_now(r->w), f->id, kind, t,
+    r->o->observer->fault(r->o->observer->arg, rn_now(r), f->id, kind, t,
                           params);
 }
 
@@ -93,14 +93,14 @@ rn_blackhole_apply(struct rn *r, struct rn_node *nd)
             continue;
         if (f->a == nd->idx && nd->m) {
             struct msgr_blackhole b = blackhole_rule(r, f);
-            msgr_blackhole_set(nd->m, &b);
+            RN_CALL(r, msgr_blackhole_set(nd->m, &b));
         }
         if (f->both_ways && f->b == nd->idx && nd->m) {
             struct rn_fault g = *f;
             g.a = f->b;
             g.b = f->a;
             struct msgr_blackhole b = blackhole_rule(r, &g);
-            msgr_blackhole_set(nd->m, &b);
+            RN_CALL(r, msgr_blackhole_set(nd->m, &b));
         }
     }
 }
@@ -118,7 +118,7 @@ blackhole_clear(struct rn *r, struct rn_fault *f)
         if (!nd->m)
             continue;
         struct msgr_blackhole b = blackhole_rule(r, &g);
-        msgr_blackhole_clear(nd->m, &b);
+        RN_CALL(r, msgr_blackhole_clear(nd->m, &b));
     }
 }
 
@@ -128,59 +128,118 @@ heal_one(struct rn *r, struct rn_fault *f)
     if (!f->active)
         return;
     f->active = false;
-    if (f->run)
-        sim_fault_heal(f->run);
     if (f->kind == SCN_FAULT_BLACKHOLE)
         blackhole_clear(r, f);
+    else
+        r->env->heal(r, f);
     if (r->o->observer && r->o->observer->fault_heal)
-        r->o->observer->fault_heal(r->o->observer->arg, sim_now(r->w), f->id);
+        r->o->observer->fault_heal(r->o->observer->arg, rn_now(r), f->id);
 }
 
-static void
-pair_fault(struct rn *r, const struct scn_action *a, uint32_t s, uint32_t d)
+/* The simulator's half of a link fault: schedule it on the fault
+ * timeline. */
+void
+rn_sim_pair_fault(struct rn *r, const struct scn_action *a, uint32_t s,
+                  uint32_t d, struct rn_fault *f)
 {
-    enum scn_fault_kind kind = fault_kind_of(a->kind);
-    uint64_t now = sim_now(r->w);
+    uint64_t now = rn_now(r);
     struct sim_fault sf;
     memset(&sf, 0, sizeof(sf));
     sf.a = r->nodes[s].host;
     sf.b = r->nodes[d].host;
     sf.oneway = !a->both_ways;
     sf.start_at_ns = now;
-    sf.heal_at_ns = a->for_ns ? now + a->for_ns : 0;
+    sf.heal_at_ns = f->heal_at;
     sf.ppm = a->prob_ppm;
-    char params[96];
-    params[0] = 0;
     switch (a->kind) {
     case SCN_ACT_DROP:
         sf.kind = SIM_FAULT_LOSS;
-        snprintf(params, sizeof(params), "loss %u ppm", a->prob_ppm);
         break;
     case SCN_ACT_DELAY:
         sf.kind = SIM_FAULT_DELAY;
         sf.delay_ns = a->u.delay.delay_ns;
         sf.jitter_ns = a->u.delay.jitter_ns;
-        snprintf(params, sizeof(params), "delay %" PRIu64 " ns jitter %" PRIu64
-                 " ns", sf.delay_ns, sf.jitter_ns);
         break;
     case SCN_ACT_BANDWIDTH:
         sf.kind = SIM_FAULT_BANDWIDTH;
         sf.bandwidth_bps = a->u.bandwidth.bps;
-        snprintf(params, sizeof(params), "%" PRIu64 " bit/s", sf.bandwidth_bps);
         break;
     case SCN_ACT_PARTITION:
         sf.kind = SIM_FAULT_PARTITION;
         break;
     case SCN_ACT_RESET:
         sf.kind = a->has_prob ? SIM_FAULT_RESET_PROB : SIM_FAULT_RESET;
-        if (a->has_prob)
-            snprintf(params, sizeof(params), "per operation %u ppm",
-                     a->prob_ppm);
-        if (!a->has_prob)
-            sf.heal_at_ns = 0;
         break;
     case SCN_ACT_CORRUPT:
         sf.kind = SIM_FAULT_CORRUPT;
+        break;
+    default:
+        return;
+    }
+    f->run = sim_fault_schedule(r->w, &sf);
+    if (!f->run)
+        rn_internal(r, "line %u: the simulator refused the fault",
+                    a->loc.line);
+}
+
+void
+rn_sim_pause(struct rn *r, uint32_t i, uint64_t for_ns, struct rn_fault *f)
+{
+    struct sim_fault sf;
+    memset(&sf, 0, sizeof(sf));
+    sf.kind = SIM_FAULT_PAUSE;
+    sf.a = r->nodes[i].host;
+    sf.start_at_ns = rn_now(r);
+    sf.heal_at_ns = rn_now(r) + for_ns;
+    f->run = sim_fault_schedule(r->w, &sf);
+    f->active = f->run != NULL;
+}
+
+void
+rn_sim_heal(struct rn *r, struct rn_fault *f)
+{
+    (void)r;
+    if (f->run)
+        sim_fault_heal(f->run);
+}
+
+bool
+rn_sim_fault_over(struct rn *r, struct rn_fault *f)
+{
+    (void)r;
+    return !f->run || !sim_fault_active(f->run);
+}
+
+static void
+pair_fault(struct rn *r, const struct scn_action *a, uint32_t s, uint32_t d)
+{
+    enum scn_fault_kind kind = fault_kind_of(a->kind);
+    uint64_t now = rn_now(r);
+    uint64_t heal_at = a->for_ns ? now + a->for_ns : 0;
+    char params[96];
+    params[0] = 0;
+    switch (a->kind) {
+    case SCN_ACT_DROP:
+        snprintf(params, sizeof(params), "loss %u ppm", a->prob_ppm);
+        break;
+    case SCN_ACT_DELAY:
+        snprintf(params, sizeof(params), "delay %" PRIu64 " ns jitter %" PRIu64
+                 " ns", a->u.delay.delay_ns, a->u.delay.jitter_ns);
+        break;
+    case SCN_ACT_BANDWIDTH:
+        snprintf(params, sizeof(params), "%" PRIu64 " bit/s",
+                 a->u.bandwidth.bps);
+        break;
+    case SCN_ACT_PARTITION:
+        break;
+    case SCN_ACT_RESET:
+        if (a->has_prob)
+            snprintf(params, sizeof(params), "per operation %u ppm",
+                     a->prob_ppm);
+        else
+            heal_at = 0; /* a one-shot reset is an event */
+        break;
+    case SCN_ACT_CORRUPT:
         snprintf(params, sizeof(params), "%u ppm of segments", a->prob_ppm);
         break;
     case SCN_ACT_BLACKHOLE: {
@@ -192,7 +251,7 @@ pair_fault(struct rn *r, const struct scn_action *a, uint32_t s, uint32_t d)
         f->has_type = a->u.blackhole.has_type;
         f->msg_type = a->u.blackhole.msg_type;
         f->active = true;
-        f->heal_at = a->for_ns ? now + a->for_ns : 0;
+        f->heal_at = heal_at;
         if (f->has_type)
             snprintf(params, sizeof(params), "type %" PRIu64, f->msg_type);
         observe(r, f, "blackhole", s, d, a->both_ways, params);
@@ -209,15 +268,17 @@ pair_fault(struct rn *r, const struct scn_action *a, uint32_t s, uint32_t d)
     f->a = s;
     f->b = d;
     f->both_ways = a->both_ways;
-    f->heal_at = sf.heal_at_ns;
-    f->run = sim_fault_schedule(r->w, &sf);
-    if (!f->run) {
-        rn_internal(r, "line %u: the simulator refused the fault",
-                    a->loc.line);
-        return;
-    }
+    f->heal_at = heal_at;
+    f->ppm = a->prob_ppm;
+    f->delay_ns = a->kind == SCN_ACT_DELAY ? a->u.delay.delay_ns : 0;
+    f->bps = a->kind == SCN_ACT_BANDWIDTH ? a->u.bandwidth.bps : 0;
     /* a one-shot reset is an event, not a state that lasts */
     f->active = !(a->kind == SCN_ACT_RESET && !a->has_prob);
+    r->env->pair_fault(r, a, s, d, f);
+    if (r->internal_error) {
+        f->active = false;
+        return;
+    }
     observe(r, f, scn_fault_name(kind), s, d, a->both_ways, params);
 }
 
@@ -238,18 +299,11 @@ rn_fault_action(struct rn *r, const struct scn_action *a)
     if (a->kind == SCN_ACT_PAUSE) {
         for (uint32_t k = 0; k < a->subject.n; k++) {
             uint32_t i = a->subject.idx[k];
-            struct sim_fault sf;
-            memset(&sf, 0, sizeof(sf));
-            sf.kind = SIM_FAULT_PAUSE;
-            sf.a = r->nodes[i].host;
-            sf.start_at_ns = sim_now(r->w);
-            sf.heal_at_ns = sim_now(r->w) + a->for_ns;
             struct rn_fault *f = fault_new(r);
             f->kind = SCN_FAULT_PAUSE;
             f->a = f->b = i;
-            f->heal_at = sf.heal_at_ns;
-            f->run = sim_fault_schedule(r->w, &sf);
-            f->active = f->run != NULL;
+            f->heal_at = rn_now(r) + a->for_ns;
+            r->env->pause(r, i, a->for_ns, f);
             observe(r, f, "pause", i, i, false, "");
         }
         return;
@@ -293,14 +347,13 @@ rn_heal(struct rn *r, const struct scn_action *a)
 void
 rn_fault_expire(struct rn *r)
 {
-    uint64_t now = sim_now(r->w);
+    uint64_t now = rn_now(r);
     for (uint32_t i = 0; i < r->nfaults; i++) {
         struct rn_fault *f = &r->faults[i];
         if (!f->active)
             continue;
-        bool over = f->run ? !sim_fault_active(f->run) && f->heal_at &&
-                                 now >= f->heal_at
-                           : f->heal_at && now >= f->heal_at;
+        bool over = f->heal_at && now >= f->heal_at &&
+                    (!f->run || r->env->fault_over(r, f));
         if (over)
             heal_one(r, f);
     }
@@ -351,7 +404,7 @@ rn_chaos_tick(struct rn *r, uint32_t ci)
 {
     struct rn_chaos *ch = &r->chaos[ci];
     const struct scn_action *a = ch->act;
-    uint64_t now = sim_now(r->w);
+    uint64_t now = rn_now(r);
     if (now > a->u.chaos.until_ns || now >= r->end_ns)
         return;
     uint32_t kinds[SCN_FAULT_COUNT_], nk = 0;
@@ -558,8 +611,9 @@ break_release(struct rn *r, const struct scn_action *a)
         if (!node_ok)
             continue;
         for (uint32_t k = 0; k < bp->nheld; k++) {
-            msgr_conn_release(bp->held[k], MSGR_INTERCEPT_CONTINUE);
-            msgr_conn_unref(bp->held[k]);
+            struct msgr_conn *c = bp->held[k];
+            RN_CALL(r, msgr_conn_release(c, MSGR_INTERCEPT_CONTINUE);
+                    msgr_conn_unref(c));
         }
         bp->nheld = 0;
     }

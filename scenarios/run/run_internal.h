@@ -7,6 +7,7 @@
 #ifndef SCN_RUN_INTERNAL_H
 #define SCN_RUN_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +31,53 @@
 
 struct rn;
 struct rn_node;
+struct rn_fault;
+
+/*
+ * The environment a run happens in: the simulated world (virtual time, one
+ * thread) or real messengers on loopback sockets (wall-clock time, worker
+ * threads). Everything else (timeline, workload ledger, triggers,
+ * expectations, output) is one code path over this seam.
+ */
+struct rn_env {
+    const char *name;                 /* "sim", "posix" */
+    int (*setup)(struct rn *r);       /* after nodes are declared */
+    void (*teardown)(struct rn *r);   /* after every node stopped */
+    uint64_t (*now)(struct rn *r);    /* ns since the run's start */
+    /* Lets the world run until `until` or until an agenda item is due.
+     * Called with the runner's lock held (posix: waits on r->cv). */
+    void (*advance)(struct rn *r, uint64_t until);
+    /* Wakes advance() (a trigger queued an item); NULL: not needed. */
+    void (*wake)(struct rn *r);
+    /* Creates nd->st for a new incarnation (the fault layer on top). */
+    int (*node_stack)(struct rn *r, struct rn_node *nd, uint32_t workers);
+    /* The address a starting node binds (no `bind` given). */
+    void (*node_addr)(struct rn *r, struct rn_node *nd, struct msgr_addr *a);
+    /* The fingerprint tracer a node's messenger feeds; zeroes: none. */
+    void (*fp_tracer)(struct rn *r, struct msgr_tracer *out);
+    /* kill: the process dies (peers see RST/EOF); crash: silence. */
+    void (*host_kill)(struct rn *r, struct rn_node *nd);
+    void (*host_crash)(struct rn *r, struct rn_node *nd);
+    void (*host_revive)(struct rn *r, struct rn_node *nd);
+    /* A link fault between two nodes (drop, delay, bandwidth, partition,
+     * reset, corrupt); fills f (f->active) or reports an internal error. */
+    void (*pair_fault)(struct rn *r, const struct scn_action *a, uint32_t s,
+                       uint32_t d, struct rn_fault *f);
+    void (*pause)(struct rn *r, uint32_t node, uint64_t for_ns,
+                  struct rn_fault *f);
+    /* f stopped being active (healed or expired). */
+    void (*heal)(struct rn *r, struct rn_fault *f);
+    /* f's own run says it is over (sim: the simulator healed it). */
+    bool (*fault_over)(struct rn *r, struct rn_fault *f);
+    /* A counter of bytes moved on the network: quiescence compares it. */
+    uint64_t (*net_progress)(struct rn *r);
+    uint64_t (*fingerprint)(struct rn *r, int exit_code);
+    /* Work done in the world for the summary line (sim events). */
+    uint64_t (*events)(struct rn *r);
+};
+
+extern const struct rn_env rn_env_sim;
+extern const struct rn_env rn_env_posix;
 
 /* Per message of a pair: low 7 bits delivery count, bit 7 given up. */
 #define RN_SEEN_GIVEN_UP 0x80u
@@ -80,10 +128,12 @@ struct rn_node {
     const struct scn_node *decl;
     struct sim_host *host;
     struct msgr_stack *st;      /* the messenger's stack (maybe fault layer) */
-    struct msgr_stack *sim_st;  /* the sim stack under it */
+    struct msgr_stack *sim_st;  /* the backend stack under it */
     struct msgr *m;
     struct msgr_addrvec addrs;  /* where peers reach it now */
     uint32_t ipv4;              /* its host's address */
+    uint16_t ports[8];          /* posix: every port it listened on */
+    uint32_t nports;
     bool has_bind, has_client_bind; /* `bind` / `client_bind` before start */
     struct msgr_addr bind_addr, client_bind_addr;
     uint64_t nonce;
@@ -136,6 +186,9 @@ struct rn_fault {
     uint32_t a, b;             /* node indices; b = a for node faults */
     bool both_ways;
     struct sim_fault_run *run; /* NULL: handled by the runner */
+    /* posix: the parameters the fault layer is set from */
+    uint32_t ppm;
+    uint64_t delay_ns, bps;
     uint64_t msg_type;         /* blackhole */
     bool has_type;
     bool active;
@@ -159,6 +212,24 @@ struct rn_verdict {
 };
 
 struct rn {
+    const struct rn_env *env;
+    /*
+     * posix only (threaded): one plain mutex over the runner's state that
+     * messenger callbacks touch (pairs, ledger, connection records, event
+     * counts, agenda, counters). The main thread holds it while it runs
+     * items and drops it around every messenger call (rn_unlock/rn_lock),
+     * callbacks take it on entry. Not recursive on purpose: a callback that
+     * the messenger runs synchronously inside a call from the main thread
+     * finds it free, and the lock is never held while the messenger waits
+     * for its workers (shutdown, wait, destroy) or takes its own locks, so
+     * no lock order can invert. The condition variable wakes the main
+     * thread when a trigger queues an item.
+     */
+    bool threaded;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t t0_ns;            /* posix: CLOCK_MONOTONIC at the start */
+    uint64_t port_base;        /* posix: first port of the bind range */
     const struct scn_plan *p;
     const char *src;
     size_t src_len;
@@ -196,6 +267,35 @@ struct rn {
     struct rn_node *held_to;
 };
 
+static inline void
+rn_lock(struct rn *r)
+{
+    if (r->threaded)
+        pthread_mutex_lock(&r->mu);
+}
+
+static inline void
+rn_unlock(struct rn *r)
+{
+    if (r->threaded)
+        pthread_mutex_unlock(&r->mu);
+}
+
+/* A messenger call from the main thread: never under the runner's lock
+ * (see struct rn). */
+#define RN_CALL(r, stmt)                                                      \
+    do {                                                                      \
+        rn_unlock(r);                                                         \
+        stmt;                                                                 \
+        rn_lock(r);                                                           \
+    } while (0)
+
+static inline uint64_t
+rn_now(struct rn *r)
+{
+    return r->env->now(r);
+}
+
 static inline bool
 scn_set_has(const struct scn_set *s, uint32_t i)
 {
@@ -211,11 +311,19 @@ void rn_internal(struct rn *r, const char *fmt, ...);
 void rn_push(struct rn *r, uint64_t t, enum rn_item_kind kind, uint32_t idx,
              const struct scn_action *act, uint32_t line);
 int rn_node_of_addr(struct rn *r, const struct msgr_addrvec *v);
+uint32_t rn_addr_ipv4(const struct msgr_addr *a);
 
 void rn_run_action(struct rn *r, const struct scn_action *a);
 void rn_fire_delivered(struct rn *r, uint32_t node, uint32_t peer,
                        uint64_t count);
 void rn_fire_breakpoint(struct rn *r, uint32_t node, int step);
+
+int rn_due_now(void *arg);
+void rn_node_listened(struct rn *r, struct rn_node *nd);
+
+/* run_posix.c: recomputes every node's fault-layer entries from the
+ * active faults (after a fault, a heal, a start or a rebind) */
+void rn_posix_refresh(struct rn *r);
 
 /* run_work.c: the workload and its ledger */
 void rn_send_one(struct rn *r, struct rn_flow *f);
@@ -239,6 +347,12 @@ void rn_blackhole_apply(struct rn *r, struct rn_node *nd);
 void rn_break_install(struct rn *r, struct rn_node *nd);
 void rn_restart_node(struct rn *r, uint32_t i, bool same_nonce);
 uint32_t rn_breaks_unfired(struct rn *r, FILE *out);
+void rn_sim_pair_fault(struct rn *r, const struct scn_action *a, uint32_t s,
+                       uint32_t d, struct rn_fault *f);
+void rn_sim_pause(struct rn *r, uint32_t i, uint64_t for_ns,
+                  struct rn_fault *f);
+void rn_sim_heal(struct rn *r, struct rn_fault *f);
+bool rn_sim_fault_over(struct rn *r, struct rn_fault *f);
 void rn_faults_free(struct rn *r);
 
 #endif

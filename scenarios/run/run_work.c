@@ -120,15 +120,17 @@ rn_send_one(struct rn *r, struct rn_flow *f)
     put32(b + 8, f->dst);
     put32(b + 12, s->incarnation);
     put64(b + 16, seq);
-    put64(b + 24, sim_now(r->w));
+    put64(b + 24, rn_now(r));
     put64(b + 32, sum);
     m->hdr.priority = f->priority;
     m->hdr.tid = ++s->next_tid;
     r->msgs_sent++;
     if (r->o->observer && r->o->observer->msg_sent)
-        r->o->observer->msg_sent(r->o->observer->arg, sim_now(r->w), f->src,
+        r->o->observer->msg_sent(r->o->observer->arg, rn_now(r), f->src,
                                  f->dst, seq, m->hdr.tid, len, sum);
-    int e = msgr_send_message(s->m, m, d->decl->type, &d->addrs);
+    int e = 0;
+    struct msgr_addrvec to = d->addrs;
+    RN_CALL(r, e = msgr_send_message(s->m, m, d->decl->type, &to));
     if (e < 0) {
         /* refused at once (shut down): given up */
         pr->seen[seq] |= RN_SEEN_GIVEN_UP;
@@ -207,7 +209,7 @@ record(struct rn *r, struct rn_node *to, struct msgr_msg *m, bool corrupt)
     uint32_t src, dst;
     uint64_t seq, sent_t;
     bool sum_ok;
-    uint64_t now = sim_now(r->w);
+    uint64_t now = rn_now(r);
     if (!parse(m, &src, &dst, &seq, &sent_t, &sum_ok) || src >= r->n ||
         dst != to->idx) {
         rn_internal(r, "%s received a message that is not the workload's",
@@ -265,7 +267,7 @@ give_up(struct rn *r, uint32_t src, uint32_t dst, uint64_t seq, uint64_t tid)
     pr->given_up++;
     r->msgs_given_up++;
     if (tid && r->o->observer && r->o->observer->msg_given_up)
-        r->o->observer->msg_given_up(r->o->observer->arg, sim_now(r->w), src,
+        r->o->observer->msg_given_up(r->o->observer->arg, rn_now(r), src,
                                      dst, tid);
 }
 
