@@ -1139,6 +1139,8 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
         fprintf(r->out, "scenario: %s (%s, %u nodes, stack sim)\n", p->title,
                 p->path, p->n_nodes);
     r->w = sim_world_new(r->seed);
+    if (o->observer && o->observer->segment)
+        sim_set_capture(r->w, o->observer->segment, o->observer->arg);
     r->n = p->n_nodes;
     r->end_ns = p->duration_ns;
     r->nodes = xcalloc(r->n, sizeof(*r->nodes));
@@ -1241,6 +1243,9 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
     if (code != SCN_EXIT_OK)
         fprintf(r->out, "reproduce: %s run %s --seed %" PRIu64 " --stack sim\n",
                 o->command ? o->command : "msgrsim", p->path, r->seed);
+    /* the teardown's FINs and RSTs below are not part of the run */
+    if (o->observer && o->observer->segment)
+        sim_set_capture(r->w, NULL, NULL);
     if (o->observer && o->observer->run_end)
         o->observer->run_end(o->observer->arg, r->end_ns, res->fingerprint,
                              code);

@@ -215,6 +215,12 @@ row_written(struct trace_db *db)
 }
 
 int
+trace__row_written(struct trace_db *db)
+{
+    return row_written(db);
+}
+
+int
 trace_flush(struct trace_db *db)
 {
     int e;
@@ -376,6 +382,7 @@ free_db(struct trace_db *db)
 {
     for (int i = 0; i < ST_N; i++)
         sqlite3_finalize(db->st[i]);
+    trace__segment_fini(db);
     if (db->sql)
         sqlite3_close(db->sql);
     for (size_t i = 0; i < db->nnodes; i++) {
@@ -441,6 +448,7 @@ trace_close(struct trace_db *db)
         sqlite3_finalize(db->st[i]);
         db->st[i] = NULL;
     }
+    trace__segment_fini(db);
     /* back to one self-contained file (checkpoints the WAL); fails
      * harmlessly when another connection still has the file open */
     if (!db->readonly)
