@@ -18,6 +18,8 @@
 #include <cmocka.h>
 
 #include "reports/pcap.h"
+#include "scn/run.h"
+#include "scn/scn.h"
 #include "trace/trace.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -327,6 +329,79 @@ test_no_capture(void **state)
     assert_int_equal(n, 0);
 }
 
+/* Runs a catalogue scenario (lossy links: drops and retransmissions),
+ * with a capture into db_path when given; returns its fingerprint. */
+static uint64_t
+run_lossy(const char *db_path, struct scn_capture_stats *cs)
+{
+    static const char path[] =
+        MSGR_SOURCE_DIR "/scenarios/catalog/faults/lossy-links.scn";
+    static char text[1 << 16];
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t len = fread(text, 1, sizeof(text), f);
+    fclose(f);
+    struct scn_plan *plan = NULL;
+    struct scn_diags dg;
+    assert_int_equal(scn_compile(path, text, len, &plan, &dg), 0);
+    char err[512];
+    struct scn_trace *tr = NULL;
+    FILE *sink = fopen("/dev/null", "w");
+    struct scn_run_opts o = {.quiet = true, .out = sink};
+    if (db_path) {
+        tr = scn_trace_open(db_path, path, text, len, err, sizeof(err));
+        assert_non_null(tr);
+        scn_trace_set_capture(tr, 1u << 20);
+        o.observer = scn_trace_observer(tr);
+    }
+    struct scn_run_result res;
+    assert_int_equal(scn_run(plan, text, len, &o, &res), SCN_EXIT_OK);
+    if (tr) {
+        scn_trace_capture_stats(tr, cs);
+        assert_int_equal(scn_trace_close(tr, err, sizeof(err)), 0);
+    }
+    fclose(sink);
+    scn_plan_free(plan);
+    return res.fingerprint;
+}
+
+/* The capture hook observes only: a captured run is the same run. The
+ * payload bound cuts payloads off and the export says so. */
+static void
+test_capture_is_transparent(void **state)
+{
+    (void)state;
+    char db_path[64], pcap_path[64], err[256];
+    snprintf(db_path, sizeof(db_path), "/tmp/test_report_pcap_run.%d.db",
+             (int)getpid());
+    snprintf(pcap_path, sizeof(pcap_path),
+             "/tmp/test_report_pcap_run.%d.pcap", (int)getpid());
+    unlink(db_path);
+    struct scn_capture_stats cs;
+    uint64_t plain = run_lossy(NULL, NULL);
+    uint64_t captured = run_lossy(db_path, &cs);
+    assert_int_equal(plain, captured);
+    /* 500 messages of 16 KiB: far more than the 1 MiB bound */
+    assert_true(cs.payload_bytes <= (1u << 20));
+    assert_true(cs.payload_bytes > (1u << 20) - 1448);
+    assert_true(cs.headers_only > 0);
+
+    struct trace_db *db = trace_open(db_path, TRACE_OPEN_READONLY, NULL);
+    assert_non_null(db);
+    int64_t n = 0;
+    assert_int_equal(trace_segment_count(db, 1, &n), 0);
+    assert_int_equal((uint64_t)n, cs.segments);
+    struct report_pcap_stats st;
+    assert_int_equal(
+        report_pcap_export(db, 1, pcap_path, NULL, &st, err, sizeof(err)), 0);
+    trace_close(db);
+    assert_int_equal(st.packets, cs.segments);
+    assert_int_equal(st.truncated, cs.headers_only);
+    assert_true(st.dropped > 0); /* the 20% loss */
+    unlink(db_path);
+    unlink(pcap_path);
+}
+
 int
 main(void)
 {
@@ -335,6 +410,7 @@ main(void)
         cmocka_unit_test(test_headers),
         cmocka_unit_test_setup_teardown(test_export, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_capture, setup, teardown),
+        cmocka_unit_test(test_capture_is_transparent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
