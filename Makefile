@@ -20,7 +20,8 @@ JOBS  ?= 2
 # Debian 12 packages needed to build and test. (libc6-dev is listed because
 # gcc only recommends it, and --no-install-recommends skips recommends.)
 DEPS := cmake ninja-build pkg-config gcc libc6-dev libevent-dev \
-        libcmocka-dev libisal-dev libsqlite3-dev libgraphviz-dev sqlite3
+        libcmocka-dev libisal-dev libsqlite3-dev libgraphviz-dev sqlite3 \
+        libpcap-dev tshark
 
 TSAN_SUPP := $(CURDIR)/tests/tsan.supp
 

@@ -4,6 +4,8 @@
  *   msgrsim demo [--count N] [--size BYTES] [--policy NAME]
  *   msgrsim probe [--rev0] [--timeout SECONDS] ADDR
  *   msgrsim check [-q] FILE...
+ *   msgrsim run FILE.scn [--trace OUT.db [--capture]]
+ *   msgrsim pcap TRACE.db -o OUT.pcap [--run ID]
  *
  * Exit codes: 0 success, 1 the system under test failed (no MON_MAP, a
  * message lost), 2 usage error, 65 a scenario file is invalid, 66 an input
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "msgr/msgr.h"
+#include "reports/pcap.h"
 #include "scn/run.h"
 #include "scn/scn.h"
 #include "trace/trace.h"
@@ -83,6 +86,12 @@ usage(FILE *f)
             "                          handshakes, faults, exceptional fates, a row\n"
             "                          per message; full: also every message and\n"
             "                          ack frame and every fate as an event\n"
+            "         --capture        also record every TCP segment with its "
+            "payload\n"
+            "                          (for msgrsim pcap; needs --trace)\n"
+            "         --capture-max SIZE  payload bytes kept (default 64MiB); "
+            "later\n"
+            "                          segments keep their headers only\n"
             "         exit 0 all expectations held, 1 one failed, 65 invalid "
             "file,\n"
             "         66 file cannot be opened, 70 internal error\n"
@@ -92,6 +101,15 @@ usage(FILE *f)
             "         TRACE.db [--run ID]  (default: the latest run)\n"
             "         --events [--from T] [--until T] [--node N] [--conn A-B]\n"
             "                          print the recorded timeline instead\n"
+            "  pcap   export a captured run (run --capture) as a pcap file "
+            "for\n"
+            "         Wireshark/tshark: IPv4/TCP headers, nanosecond "
+            "timestamps\n"
+            "         TRACE.db -o OUT.pcap [--run ID]  (default: the latest "
+            "run)\n"
+            "         --omit-dropped   leave out segments the link lost "
+            "(default:\n"
+            "                          kept, marked DSCP CS1)\n"
             "  check  lint scenario files without running them: prints\n"
             "         'FILE: ok (N nodes, M actions, K expectations)' per valid\n"
             "         file, or 'FILE:LINE:COL: error: ...' lines on stderr\n"
@@ -752,6 +770,53 @@ read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* --capture keeps at most this much payload in the trace by default */
+#define CAPTURE_MAX_DEFAULT (64ull << 20)
+
+/* "65536", "64KiB", "64MiB", "1GiB" (also K, M, G, KB, MB, GB: powers of
+ * two all the same: these bound memory and disk, not a line rate). */
+static int
+parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!*s || *s == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    unsigned shift = 0;
+    if (!*end || !strcmp(end, "B"))
+        shift = 0;
+    else if (!strcmp(end, "K") || !strcmp(end, "KB") || !strcmp(end, "KiB"))
+        shift = 10;
+    else if (!strcmp(end, "M") || !strcmp(end, "MB") || !strcmp(end, "MiB"))
+        shift = 20;
+    else if (!strcmp(end, "G") || !strcmp(end, "GB") || !strcmp(end, "GiB"))
+        shift = 30;
+    else
+        return -1;
+    if (v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/* What --capture stored, and whether the bound cut payloads off. */
+static void
+print_capture(const struct scn_trace *tr)
+{
+    struct scn_capture_stats cs;
+    scn_trace_capture_stats(tr, &cs);
+    printf("capture: %" PRIu64 " segments, %" PRIu64 " payload bytes kept\n",
+           cs.segments, cs.payload_bytes);
+    if (cs.headers_only)
+        printf("capture: the payload bound (--capture-max %" PRIu64
+               " bytes) was reached: %" PRIu64
+               " later segments kept their headers only\n",
+               cs.payload_max, cs.headers_only);
+}
+
 static int
 cmd_run(int argc, char **argv)
 {
@@ -761,11 +826,15 @@ cmd_run(int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},
         {"trace", required_argument, NULL, 't'},
         {"trace-detail", required_argument, NULL, 'D'},
+        {"capture", no_argument, NULL, 'c'},
+        {"capture-max", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *trace_path = NULL;
     int detail = TRACE_DETAIL_SESSIONS;
+    bool capture = false;
+    uint64_t capture_max = CAPTURE_MAX_DEFAULT;
     struct scn_run_opts o;
     memset(&o, 0, sizeof(o));
     o.command = prog;
@@ -805,6 +874,16 @@ cmd_run(int argc, char **argv)
                 return usage_error("run: bad --trace-detail '%s' (full or "
                                    "sessions)", optarg);
             break;
+        case 'c':
+            capture = true;
+            break;
+        case 'C':
+            if (parse_size(optarg, &capture_max) < 0)
+                return usage_error("run: bad --capture-max '%s' (bytes, "
+                                   "e.g. 64MiB)",
+                                   optarg);
+            capture = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -814,6 +893,8 @@ cmd_run(int argc, char **argv)
     }
     if (optind + 1 != argc)
         return usage_error("run: %s", "expected one FILE.scn");
+    if (capture && !trace_path)
+        return usage_error("run: %s", "--capture needs --trace OUT.db");
     const char *path = argv[optind];
     size_t len = 0;
     char *text = read_file(path, &len);
@@ -847,12 +928,16 @@ cmd_run(int argc, char **argv)
             free(text);
             return EXIT_NOINPUT;
         }
+        if (capture)
+            scn_trace_set_capture(tr, capture_max);
         o.observer = scn_trace_observer(tr);
     }
     struct scn_run_result res;
     int code = scn_run(plan, text, len, &o, &res);
     if (tr) {
         int64_t run = scn_trace_run_id(tr);
+        if (capture)
+            print_capture(tr);
         if (scn_trace_close(tr, terr, sizeof(terr)) < 0) {
             fprintf(stderr, "%s: the trace is incomplete: %s\n", prog, terr);
             if (code == 0)
@@ -1109,6 +1194,83 @@ cmd_replay(int argc, char **argv)
     return code;
 }
 
+/* The id of the file's latest run; 0 when it holds none. */
+static int64_t
+latest_run(struct trace_db *db)
+{
+    struct trace_run *runs = NULL;
+    size_t n = 0;
+    int64_t id = 0;
+    if (trace_runs_list(db, &runs, &n) == 0 && n)
+        id = runs[n - 1].id;
+    trace_runs_free(runs, n);
+    return id;
+}
+
+static int
+cmd_pcap(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"run", required_argument, NULL, 'r'},
+        {"output", required_argument, NULL, 'o'},
+        {"omit-dropped", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int64_t run_id = 0;
+    const char *out = NULL;
+    struct report_pcap_opts po = {0};
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "r:o:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'r': {
+            long v;
+            if (parse_long(optarg, 1, 1L << 40, &v) < 0)
+                return usage_error("pcap: bad --run '%s' (a run id)", optarg);
+            run_id = v;
+            break;
+        }
+        case 'o':
+            out = optarg;
+            break;
+        case 'd':
+            po.omit_dropped = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return usage_error("pcap: %s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc || !out)
+        return usage_error("pcap: %s", "expected TRACE.db -o OUT.pcap");
+    const char *path = argv[optind];
+    struct trace_open_error oe;
+    struct trace_db *db = trace_open(path, TRACE_OPEN_READONLY, &oe);
+    if (!db) {
+        fprintf(stderr, "%s: %s\n", prog, oe.msg);
+        return EXIT_NOINPUT;
+    }
+    if (!run_id)
+        run_id = latest_run(db);
+    struct report_pcap_stats st;
+    char err[512];
+    int e = report_pcap_export(db, run_id, out, &po, &st, err, sizeof(err));
+    trace_close(db);
+    if (e < 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, path, err);
+        return e == -ENOENT ? EXIT_DATAERR : 74; /* EX_IOERR */
+    }
+    printf("pcap: %s (run %" PRId64 ": %" PRIu64 " packets, %" PRIu64
+           " dropped by the link%s, %" PRIu64 " injected RSTs, %" PRIu64
+           " without payload)\n",
+           out, run_id, st.packets, st.dropped,
+           po.omit_dropped ? " and left out" : "", st.injected, st.truncated);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1138,5 +1300,7 @@ main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "replay"))
         return cmd_replay(argc - 1, argv + 1);
+    if (!strcmp(cmd, "pcap"))
+        return cmd_pcap(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -1386,6 +1386,9 @@ report(struct rn *r, struct scn_run_result *res, int code)
         fprintf(r->out, "reproduce: %s run %s --seed %" PRIu64 " --stack %s\n",
                 o->command ? o->command : "msgrsim", r->p->path, r->seed,
                 r->env->name);
+    /* the teardown's FINs and RSTs are not part of the run */
+    if (o->observer && o->observer->segment)
+        sim_set_capture(r->w, NULL, NULL);
     if (o->observer && o->observer->run_end)
         o->observer->run_end(o->observer->arg, r->end_ns, res->fingerprint,
                              code);
@@ -1423,6 +1426,8 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
     /* on posix the world is only the seeded source of the workload's and
      * chaos's random draws, so both stacks draw the same faults */
     r->w = sim_world_new(r->seed);
+    if (o->observer && o->observer->segment)
+        sim_set_capture(r->w, o->observer->segment, o->observer->arg);
     r->n = p->n_nodes;
     r->end_ns = p->duration_ns;
     r->nodes = xcalloc(r->n, sizeof(*r->nodes));

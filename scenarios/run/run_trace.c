@@ -11,6 +11,7 @@
 
 #include "msgr/msgr.h"
 #include "scn/run.h"
+#include "sim/sim.h"
 #include "trace/trace.h"
 
 struct clock_adapter {
@@ -33,6 +34,8 @@ struct scn_trace {
     /* runner fault id -> trace fault id */
     int64_t *fault_id;
     uint64_t nfaults;
+    /* --capture: segments, with payloads up to a bound */
+    struct scn_capture_stats cap;
     struct scn_observer obs;
 };
 
@@ -226,6 +229,40 @@ o_run_end(void *arg, uint64_t at, uint64_t fingerprint, int exit_code)
                               exit_code));
 }
 
+static void
+o_segment(void *arg, const struct sim_capture_seg *cs)
+{
+    struct scn_trace *t = arg;
+    struct trace_segment_rec r = {
+        .t_ns = (int64_t)cs->t_ns,
+        .arrive_ns = cs->dropped ? -1 : (int64_t)cs->arrive_ns,
+        .tcp_conn = (int64_t)cs->conn_id,
+        .src_ip = cs->src_ip,
+        .dst_ip = cs->dst_ip,
+        .src_port = cs->src_port,
+        .dst_port = cs->dst_port,
+        .tcp_seq = (int64_t)cs->seq,
+        .tcp_ack = (int64_t)cs->ack,
+        .flags = cs->flags,
+        .window = (int64_t)cs->window,
+        .len = cs->len,
+        .payload = cs->payload,
+        .dropped = cs->dropped,
+        .injected = cs->injected,
+        .corrupt_bit = cs->corrupt_bit,
+    };
+    /* Past the bound a segment keeps its headers: the pcap still shows
+     * the conversation, its payload as not captured. */
+    if (cs->len && t->cap.payload_bytes + cs->len > t->cap.payload_max) {
+        r.payload = NULL;
+        t->cap.headers_only++;
+    } else {
+        t->cap.payload_bytes += cs->len;
+    }
+    t->cap.segments++;
+    note_err(t, trace_segment_add(t->db, t->run, &r));
+}
+
 struct scn_trace *
 scn_trace_open(const char *path, const char *scenario_path, const char *text,
                size_t len, int detail, char *err, size_t errlen)
@@ -266,6 +303,20 @@ scn_trace_open(const char *path, const char *scenario_path, const char *text,
         .run_end = o_run_end,
     };
     return t;
+}
+
+void
+scn_trace_set_capture(struct scn_trace *t, uint64_t payload_max)
+{
+    t->cap.payload_max = payload_max;
+    t->obs.segment = o_segment;
+}
+
+void
+scn_trace_capture_stats(const struct scn_trace *t,
+                        struct scn_capture_stats *out)
+{
+    *out = t->cap;
 }
 
 const struct scn_observer *

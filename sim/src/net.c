@@ -161,6 +161,13 @@ sim_reset_prob(struct sim_world *w, struct sim_host *a, struct sim_host *b,
 }
 
 void
+sim_set_capture(struct sim_world *w, sim_capture_cb cb, void *arg)
+{
+    w->net->capture_cb = cb;
+    w->net->capture_arg = cb ? arg : NULL;
+}
+
+void
 sim_net_stats(const struct sim_world *w, struct sim_net_stats *out)
 {
     *out = w->stats;

@@ -80,6 +80,10 @@ struct sim_net {
     /* segment pool: slabs never move, segments recycle through a list */
     struct sim_seg *seg_free;
     struct seg_slab *slabs;
+    /* sim_set_capture; cap_buf holds one segment's payload for it */
+    sim_capture_cb capture_cb;
+    void *capture_arg;
+    uint8_t cap_buf[SIM_TCP_MSS];
 };
 
 struct sim_host_net {

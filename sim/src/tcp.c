@@ -727,14 +727,92 @@ sacked_bytes(const struct tcp_end *e)
     return (uint32_t)min_u64(n, UINT32_MAX);
 }
 
+/* ------------------------------------------------------------- capture */
+
+static unsigned
+wire_flags(unsigned f)
+{
+    return ((f & SEG_SYN) ? SIM_TCP_SYN : 0u) |
+           ((f & SEG_ACK) ? SIM_TCP_ACK : 0u) |
+           ((f & SEG_FIN) ? SIM_TCP_FIN : 0u) |
+           ((f & SEG_RST) ? SIM_TCP_RST : 0u);
+}
+
+/* The capture record of a segment from `from` to `to` (headers only). */
+static void
+cap_init(struct sim_capture_seg *cs, const struct tcp_end *from,
+         const struct tcp_end *to, uint64_t seq, unsigned flags)
+{
+    memset(cs, 0, sizeof(*cs));
+    cs->t_ns = now_of(from);
+    cs->conn_id = from->conn->id;
+    cs->src_ip = from->ip;
+    cs->src_port = from->port;
+    cs->dst_ip = to->ip;
+    cs->dst_port = to->port;
+    cs->seq = seq;
+    cs->flags = wire_flags(flags);
+    if (flags & SEG_ACK)
+        cs->ack = from->acked;
+    /* the window a SYN offers is the whole buffer (seg_send) */
+    cs->window = (flags & SEG_SYN) ? SIM_TCP_RCVBUF
+                 : from->adv_edge > from->acked
+                     ? from->adv_edge - from->acked
+                     : 0;
+}
+
+/* Hands the segment e sends now to the capture hook, with its payload
+ * copied out of the send ring (which may wrap) and its fate. */
+static void
+seg_capture(struct tcp_end *e, uint64_t seq, uint32_t len, unsigned flags,
+            int routed, msgr_time_ns at, uint32_t bit)
+{
+    struct sim_net *n = world_of(e)->net;
+    struct sim_capture_seg cs;
+
+    cap_init(&cs, e, peer_of(e), seq, flags);
+    if (len) {
+        struct iovec iov = {.iov_base = n->cap_buf, .iov_len = len};
+
+        SIM_ASSERT(len <= sizeof(n->cap_buf));
+        SIM_ASSERT(seq >= e->snd_una && seq + len <= e->snd_end);
+        ring_to_iov(&e->sr, seq, len, &iov, 1);
+        cs.payload = n->cap_buf;
+        cs.len = len;
+        /* Linux pushes the last segment of what the app has written */
+        if (seq + len == e->snd_end)
+            cs.flags |= SIM_TCP_PSH;
+    }
+    cs.dropped = !routed;
+    cs.arrive_ns = routed ? at : 0;
+    cs.corrupt_bit = routed ? bit : 0;
+    n->capture_cb(n->capture_arg, &cs);
+}
+
+/* An injected reset reaches `to` as an RST from its peer, on the wire. */
+static void
+reset_capture(struct tcp_end *to)
+{
+    struct sim_net *n = world_of(to)->net;
+    struct tcp_end *from = peer_of(to);
+    struct sim_capture_seg cs;
+
+    cap_init(&cs, from, to, from->snd_max, SEG_RST | SEG_ACK);
+    cs.ack = ack_value(from);
+    cs.arrive_ns = cs.t_ns;
+    cs.injected = 1;
+    n->capture_cb(n->capture_arg, &cs);
+}
+
 static void
 seg_send(struct tcp_end *e, uint64_t seq, uint32_t len, unsigned flags)
 {
     struct tcp_conn *c = e->conn;
     struct sim_world *w = c->w;
     struct sim_seg *s;
-    msgr_time_ns at;
-    uint32_t bit;
+    msgr_time_ns at = 0;
+    uint32_t bit = 0;
+    int routed;
 
     if (flags & SEG_ACK) {
         /* every segment carries the ACK: nothing left to delay */
@@ -742,8 +820,11 @@ seg_send(struct tcp_end *e, uint64_t seq, uint32_t len, unsigned flags)
         e->adv_edge = e->rd_seq + SIM_TCP_RCVBUF;
         e->delack_at = 0;
     }
-    if (!sim__net_route(w, e->host, peer_of(e)->host, len, &e->flow_last, &at,
-                        &bit))
+    routed = sim__net_route(w, e->host, peer_of(e)->host, len, &e->flow_last,
+                            &at, &bit);
+    if (w->net->capture_cb)
+        seg_capture(e, seq, len, flags, routed, at, bit);
+    if (!routed)
         return;
     /*
      * GRO: data that lands at the same instant right behind our previous
@@ -867,10 +948,13 @@ conn_reset_now(struct tcp_conn *c)
     for (i = 0; i < 2; i++) {
         struct tcp_end *e = &c->end[i];
 
-        if (e->state == E_ESTAB || e->state == E_SYN_SENT)
+        if (e->state == E_ESTAB || e->state == E_SYN_SENT) {
+            if (c->w->net->capture_cb)
+                reset_capture(e);
             end_reset(e, -ECONNRESET);
-        else if (e->state == E_SYN_RCVD)
+        } else if (e->state == E_SYN_RCVD) {
             server_abandon(e);
+        }
     }
 }
 

@@ -239,4 +239,34 @@ const char trace__index_drop_sql[] =
 "DROP INDEX IF EXISTS event_run_t;\n"
 "DROP INDEX IF EXISTS event_run_conn_t;\n"
 "DROP INDEX IF EXISTS message_run_src_dst;\n";
+
+/*
+ * Captured segments (msgrsim run --capture). Not part of the base schema:
+ * only captured traces have it, so the schema version does not change
+ * and files without it stay valid. A rowid table, unlike the others:
+ * payloads make rows big, and WITHOUT ROWID b-trees suit small rows.
+ */
+/* clang-format off */
+const char trace__segment_schema_sql[] =
+"CREATE TABLE IF NOT EXISTS segment (\n"
+"  run         INTEGER NOT NULL,\n"
+"  seq         INTEGER NOT NULL,    -- send order, 1, 2, ...\n"
+"  t_ns        INTEGER NOT NULL,    -- sent\n"
+"  arrive_ns   INTEGER,             -- NULL: dropped\n"
+"  tcp_conn    INTEGER NOT NULL,    -- the simulator's connection id\n"
+"  src_ip      INTEGER NOT NULL,    -- IPv4 as a host-order integer\n"
+"  src_port    INTEGER NOT NULL,\n"
+"  dst_ip      INTEGER NOT NULL,\n"
+"  dst_port    INTEGER NOT NULL,\n"
+"  tcp_seq     INTEGER NOT NULL,    -- 64-bit byte offset, data from 0\n"
+"  tcp_ack     INTEGER NOT NULL,\n"
+"  flags       INTEGER NOT NULL,    -- FIN 1 SYN 2 RST 4 PSH 8 ACK 16\n"
+"  window      INTEGER NOT NULL,    -- bytes\n"
+"  len         INTEGER NOT NULL,    -- payload bytes on the wire\n"
+"  payload     BLOB,                -- NULL: headers only (size bound)\n"
+"  dropped     INTEGER NOT NULL,    -- 1: the link lost it\n"
+"  injected    INTEGER NOT NULL,    -- 1: RST of an injected reset\n"
+"  corrupt_bit INTEGER,             -- payload bit + 1 the link flips\n"
+"  PRIMARY KEY (run, seq)\n"
+") STRICT;\n";
 /* clang-format on */

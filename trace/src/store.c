@@ -383,6 +383,7 @@ free_db(struct trace_db *db)
 {
     for (int i = 0; i < ST_N; i++)
         sqlite3_finalize(db->st[i]);
+    trace__segment_fini(db);
     if (db->sql)
         sqlite3_close(db->sql);
     for (size_t i = 0; i < db->nnodes; i++) {
@@ -463,6 +464,7 @@ trace_close(struct trace_db *db)
         sqlite3_finalize(db->st[i]);
         db->st[i] = NULL;
     }
+    trace__segment_fini(db);
     /* back to one self-contained file (checkpoints the WAL); fails
      * harmlessly when another connection still has the file open */
     if (!db->readonly)

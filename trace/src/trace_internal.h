@@ -14,6 +14,8 @@
 extern const char trace__schema_sql[];
 extern const char trace__index_sql[];      /* CREATE INDEX IF NOT EXISTS */
 extern const char trace__index_drop_sql[]; /* the per-row ones */
+/* The optional segment table (created on a capture's first row). */
+extern const char trace__segment_schema_sql[];
 
 /* Cached writer statements: prepared once at open, reset and bound per
  * row. */
@@ -164,6 +166,11 @@ struct trace_db {
     struct trace_conn *conns; /* the open run's */
     size_t nconns, capconns;
     struct trace_msgtab msgs; /* the open run's message rows */
+
+    /* segment.c: its insert (prepared with the table, on first use) and
+     * the run its seq counter counts for */
+    sqlite3_stmt *seg_ins;
+    int64_t seg_run, seg_next;
 };
 
 /* Records an error message on the handle; returns code. Lock held. */
@@ -173,6 +180,10 @@ int trace__fail(struct trace_db *db, int code, const char *fmt, ...)
 int trace__sqlfail(struct trace_db *db, const char *what);
 
 /* Writer internals, lock held. */
+/* One row written to the open batch: commits it when full. */
+int trace__row_written(struct trace_db *db);
+/* Finalises segment.c's statement (close). */
+void trace__segment_fini(struct trace_db *db);
 int trace__check_run(struct trace_db *db, int64_t run);
 int trace__event_add(struct trace_db *db, const struct trace_event_rec *e,
                      int64_t *seq);

@@ -30,6 +30,7 @@ enum scn_exit {
 };
 
 struct scn_observer;
+struct sim_capture_seg; /* sim/sim.h */
 
 /*
  * Tests of the checker itself: the runner mishandles the Nth delivery (1
@@ -101,6 +102,11 @@ struct scn_observer {
                         bool held, const char *evidence);
     void (*run_end)(void *arg, uint64_t t, uint64_t fingerprint,
                     int exit_code);
+    /* Every TCP segment the simulated network sends, at its send time
+     * (sim_set_capture's contract). Only when this is set does the runner
+     * install the world's capture hook; a captured run is otherwise the
+     * same run (events, fingerprint). */
+    void (*segment)(void *arg, const struct sim_capture_seg *s);
 };
 
 /*
@@ -127,6 +133,21 @@ struct scn_trace *scn_trace_open(const char *path, const char *scenario_path,
                                  const char *text, size_t len, int detail,
                                  char *err, size_t errlen);
 const struct scn_observer *scn_trace_observer(struct scn_trace *t);
+/*
+ * Also records every TCP segment of the run with its payload (the trace's
+ * segment table, for pcap export). Payloads are kept until payload_max
+ * bytes were stored; later segments keep their headers only (their len
+ * stays, their payload is NULL). Call before the run.
+ */
+void scn_trace_set_capture(struct scn_trace *t, uint64_t payload_max);
+struct scn_capture_stats {
+    uint64_t segments;      /* rows written */
+    uint64_t payload_bytes; /* payload bytes stored */
+    uint64_t headers_only;  /* segments with payload past the bound */
+    uint64_t payload_max;
+};
+void scn_trace_capture_stats(const struct scn_trace *t,
+                             struct scn_capture_stats *out);
 /* The run's id in the file (valid after the run began). */
 int64_t scn_trace_run_id(const struct scn_trace *t);
 /* Commits and closes; returns 0 or a negative error (message in err). */

@@ -218,6 +218,62 @@ struct msgr_stack *sim_stack_new(struct sim_world *w, struct sim_host *h,
                                  const struct sim_stack_config *cfg, int *err);
 struct sim_world *sim_stack_world(struct msgr_stack *st);
 
+/* -------------------------------------------------------------- capture */
+
+/* TCP header flag bits, as on the wire (RFC 9293), in sim_capture_seg. */
+enum sim_tcp_flag {
+    SIM_TCP_FIN = 0x01,
+    SIM_TCP_SYN = 0x02,
+    SIM_TCP_RST = 0x04,
+    SIM_TCP_PSH = 0x08,
+    SIM_TCP_ACK = 0x10,
+};
+
+/*
+ * One segment the simulated network puts on a link, as a capture on the
+ * sender's interface would see it.
+ *
+ * Sequence numbers are the simulator's: 64-bit byte offsets from 0 in
+ * each direction. The first data byte is 0; the SYN carries seq 0 and
+ * takes no number of its own; the FIN takes the number right after the
+ * data. ack (with SIM_TCP_ACK) is the next byte expected from the peer,
+ * plus one once the peer's FIN arrived. A writer of real headers maps
+ * them to 32 bits as isn + seq (+ 1 unless SYN): see reports/src/pcap.c.
+ */
+struct sim_capture_seg {
+    msgr_time_ns t_ns;      /* when it left the sender (now) */
+    msgr_time_ns arrive_ns; /* when it reaches the receiver; 0: dropped */
+    uint64_t conn_id;       /* the simulator's TCP connection, 1, 2, ... */
+    uint32_t src_ip, dst_ip; /* host order */
+    uint16_t src_port, dst_port;
+    uint64_t seq, ack;
+    uint64_t window;        /* bytes the sender accepts past ack */
+    unsigned flags;         /* SIM_TCP_* */
+    const uint8_t *payload; /* len bytes as sent; valid during the call */
+    uint32_t len;
+    /* the link loses it (loss, partition, crashed or missing host) */
+    unsigned dropped : 1;
+    /* not sent by either end: an injected reset (sim_reset_between, the
+     * RESET fault) reaches each end as if a middlebox sent it an RST */
+    unsigned injected : 1;
+    uint32_t corrupt_bit; /* 0, or (bit index in payload) + 1 the link
+                             flips on arrival */
+};
+
+typedef void (*sim_capture_cb)(void *arg, const struct sim_capture_seg *s);
+
+/*
+ * Calls cb(arg, seg) for every segment sent from now on (NULL: stop),
+ * in send order, at its send time, whether the link delivers, drops or
+ * corrupts it. Segments are reported one by one as the sender emits
+ * them, before any arrival-side merging. The callback observes only: it
+ * must not call into the world (schedule, cancel, sockets), so a
+ * captured run is the same run, event for event and fingerprint for
+ * fingerprint, as an uncaptured one. Unset, it costs one branch per
+ * segment.
+ */
+void sim_set_capture(struct sim_world *w, sim_capture_cb cb, void *arg);
+
 /* ---------------------------------------------------------- statistics */
 
 struct sim_net_stats {

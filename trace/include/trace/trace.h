@@ -299,6 +299,41 @@ int trace_expectation_add(struct trace_db *db, int64_t run, int line,
                           const char *text, const char *verdict,
                           const char *evidence);
 
+/* ------------------------------------------------------------ segments */
+
+/*
+ * Captured TCP segments of a simulated run (`msgrsim run --capture`):
+ * the optional `segment` table, created in a file by its first
+ * trace_segment_add (traces without a capture do not have it). One row
+ * per segment a simulated end sent, in send order, with the simulator's
+ * 64-bit sequence numbers (sim/sim.h, struct sim_capture_seg, says how
+ * they map to a wire's). docs/TRACE.md has the columns.
+ */
+struct trace_segment_rec {
+    int64_t t_ns;      /* sent */
+    int64_t arrive_ns; /* -1: dropped */
+    int64_t tcp_conn;  /* the simulator's connection id */
+    uint32_t src_ip, dst_ip; /* IPv4, host order */
+    uint16_t src_port, dst_port;
+    int64_t tcp_seq, tcp_ack;
+    unsigned flags; /* TCP header bits: FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08
+                       ACK 0x10 */
+    int64_t window; /* bytes */
+    uint32_t len;   /* payload bytes on the wire */
+    /* len bytes, or NULL when only the headers are kept (a capture over
+     * its size bound); copied */
+    const void *payload;
+    int dropped;  /* the link lost it */
+    int injected; /* an RST of an injected reset (no end sent it) */
+    uint32_t corrupt_bit; /* 0, or the payload bit (+1) the link flips */
+};
+/* Appends a segment to the open run (row seq 1, 2, ... per run). */
+int trace_segment_add(struct trace_db *db, int64_t run,
+                      const struct trace_segment_rec *s);
+/* *n gets the number of segments captured for `run` (0 when the file has
+ * no segment table). */
+int trace_segment_count(struct trace_db *db, int64_t run, int64_t *n);
+
 /* ------------------------------------------------------ tracer adapter */
 
 typedef int64_t (*trace_clock_fn)(void *arg);
