@@ -7,7 +7,7 @@
 struct rp_conn_pic {
     int64_t id;
     char file[48];
-    struct report_buf svg;
+    struct report_buf dot, svg;
 };
 
 struct rp_pictures {

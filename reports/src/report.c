@@ -144,12 +144,26 @@ conn_graphs(struct ctx *c, int64_t run, struct rp_pictures *p)
         report_buf_init(&cp->svg);
         snprintf(cp->file, sizeof(cp->file), "states-c%lld",
                  (long long)cp->id);
-        struct report_buf dot;
-        report_buf_init(&dot);
-        rc = report_state_dot(c->db, run, cp->id, &dot, c->err, c->errlen);
-        if (!rc)
-            rc = graph_files(c, cp->file, &dot, &cp->svg);
-        report_buf_fini(&dot);
+        report_buf_init(&cp->dot);
+        rc = report_state_dot(c->db, run, cp->id, &cp->dot, c->err,
+                              c->errlen);
+        /* connections that took the same paths share one layout */
+        const struct rp_conn_pic *same = NULL;
+        for (size_t k = 0; !rc && k + 1 < p->nconn && !same; k++)
+            if (p->conn[k].svg.data && !strcmp(p->conn[k].dot.data,
+                                               cp->dot.data))
+                same = &p->conn[k];
+        if (!rc && same) {
+            report_buf_putn(&cp->svg, same->svg.data, same->svg.len);
+            char file[128];
+            snprintf(file, sizeof(file), "%s.dot", cp->file);
+            rc = write_file(c, file, &cp->dot);
+            snprintf(file, sizeof(file), "%s.svg", cp->file);
+            if (!rc)
+                rc = write_file(c, file, &cp->svg);
+        } else if (!rc) {
+            rc = graph_files(c, cp->file, &cp->dot, &cp->svg);
+        }
     }
     sqlite3_finalize(st);
     if (!p->conn)
@@ -194,8 +208,10 @@ pictures_fini(struct rp_pictures *p)
     report_buf_fini(&p->states_svg);
     report_buf_fini(&p->sequence_svg);
     report_buf_fini(&p->charts_svg);
-    for (size_t i = 0; i < p->nconn; i++)
+    for (size_t i = 0; i < p->nconn; i++) {
         report_buf_fini(&p->conn[i].svg);
+        report_buf_fini(&p->conn[i].dot);
+    }
     free(p->conn);
 }
 

@@ -120,16 +120,17 @@ report_state_dot(struct trace_db *db, int64_t run, int64_t conn,
             visited[edges[i].to_i] = 1;
     }
 
-    report_buf_printf(out, "digraph \"states%s%lld\" {\n", conn ? "_c" : "",
-                      conn ? (long long)conn : 0LL);
+    /* A connection's graph does not name the connection (its file name
+     * does): connections that took the same paths then have the same DOT
+     * text, and report_write lays it out once. mclimit trades a little
+     * crossing minimisation for a third of the layout time. */
+    report_buf_printf(out, "digraph \"%s\" {\n", conn ? "states_conn"
+                                                        : "states");
     report_buf_puts(out,
-                    "  graph [rankdir=TB, fontname=\"Helvetica\", "
+                    "  graph [rankdir=TB, mclimit=0.3, fontname=\"Helvetica\", "
                     "fontsize=12, labelloc=t, nodesep=0.3, ranksep=0.45, "
                     "label=\"");
-    if (conn)
-        report_buf_printf(out, "connection c%lld: ", (long long)conn);
-    else
-        report_buf_puts(out, "all connections: ");
+    report_buf_puts(out, conn ? "one connection: " : "all connections: ");
     report_buf_puts(out, "solid = taken (count), dashed = allowed but never "
                          "taken, red = taken but not allowed\"];\n"
                          "  node [shape=box, style=rounded, "
