@@ -25,6 +25,8 @@ static const char css[] =
     ".pic{overflow:auto;border:1px solid #eee;padding:4px;margin:8px 0}\n"
     ".pic.tall{max-height:760px}\n"
     ".pic svg{max-width:none}\n"
+    /* graphviz sizes in points; its graphs are scaled to the page */
+    ".pic.fit svg{max-width:100%;height:auto}\n"
     "nav a{margin-right:12px}\n.note{color:#666;font-size:12px}\n"
     "details{margin:6px 0}summary{cursor:pointer}\n";
 
@@ -222,13 +224,14 @@ put_svg(struct report_buf *b, const struct report_buf *svg,
 static void
 picture(struct report_buf *b, const char *id, const char *title,
         const char *caption, const struct report_buf *svg, const char *files,
-        int tall)
+        int tall /* 1: scroll when tall, 2: scale to the page width */)
 {
     report_buf_printf(b, "<h2 id=\"%s\">", id);
     report_buf_xml(b, title);
     report_buf_puts(b, "</h2>\n<p>");
     report_buf_puts(b, caption); /* trusted markup from this file */
-    report_buf_printf(b, "</p>\n<div class=\"pic%s\">\n", tall ? " tall" : "");
+    report_buf_printf(b, "</p>\n<div class=\"pic%s\">\n",
+                      tall == 1 ? " tall" : tall == 2 ? " fit" : "");
     if (svg)
         put_svg(b, svg, id);
     report_buf_puts(b, "</div>\n");
@@ -267,13 +270,13 @@ rp__html_write(struct report_buf *b, struct trace_db *db,
             "line a connection that carried no message; a red dashed edge a "
             "fault between two nodes with its window; a red outline a node "
             "that was killed, crashed or paused.",
-            &p->topology_svg, "topology.dot, topology.svg", 0);
+            &p->topology_svg, "topology.dot, topology.svg", 2);
     picture(b, "states", "protocol state graph (all connections)",
             "Every state of the msgr2 connection machine. Solid edges were "
             "taken, labelled with how often; dashed grey edges are allowed "
             "but never taken in this run (untested paths); red edges were "
             "taken but are not allowed. Filled states were visited.",
-            &p->states_svg, "states.dot, states.svg", 0);
+            &p->states_svg, "states.dot, states.svg", 2);
 
     char cap[1024];
     char t0[32], t1[32];
@@ -317,7 +320,7 @@ rp__html_write(struct report_buf *b, struct trace_db *db,
                          "connection</h2>\n");
     for (size_t i = 0; i < p->nconn; i++) {
         report_buf_printf(b, "<details><summary>connection c%lld (%s)"
-                             "</summary>\n<div class=\"pic\">\n",
+                             "</summary>\n<div class=\"pic fit\">\n",
                           (long long)p->conn[i].id, p->conn[i].file);
         char prefix[32];
         snprintf(prefix, sizeof(prefix), "c%lld", (long long)p->conn[i].id);
