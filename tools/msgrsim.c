@@ -23,6 +23,7 @@
 
 #include "msgr/msgr.h"
 #include "reports/pcap.h"
+#include "reports/report.h"
 #include "scn/run.h"
 #include "scn/scn.h"
 #include "trace/trace.h"
@@ -110,6 +111,20 @@ usage(FILE *f)
             "         --omit-dropped   leave out segments the link lost "
             "(default:\n"
             "                          kept, marked DSCP CS1)\n"
+            "  report turn a traced run into pictures: index.html (state "
+            "graphs,\n"
+            "         sequence diagram, topology, charts, expectations), SVG "
+            "and DOT\n"
+            "         TRACE.db -o DIR [--run ID]  (default: the latest run)\n"
+            "         --format html|svg|dot|perfetto|pcap  (default html; "
+            "perfetto\n"
+            "                          writes DIR/trace.json, pcap "
+            "DIR/trace.pcap)\n"
+            "         --pair A-B       the sequence diagram's nodes "
+            "(default: the\n"
+            "                          busiest pair)\n"
+            "         --from T --until T  its window (default: around the "
+            "first fault)\n"
             "  check  lint scenario files without running them: prints\n"
             "         'FILE: ok (N nodes, M actions, K expectations)' per valid\n"
             "         file, or 'FILE:LINE:COL: error: ...' lines on stderr\n"
@@ -1271,6 +1286,93 @@ cmd_pcap(int argc, char **argv)
     return 0;
 }
 
+static int
+cmd_report(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"run", required_argument, NULL, 'r'},
+        {"out", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, 'F'},
+        {"pair", required_argument, NULL, 'p'},
+        {"from", required_argument, NULL, 'f'},
+        {"until", required_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct report_opts ro;
+    report_opts_init(&ro);
+    const char *dir = NULL;
+    char pa[64], pb[64];
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "r:o:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'r': {
+            long v;
+            if (parse_long(optarg, 1, 1L << 40, &v) < 0)
+                return usage_error("report: bad --run '%s' (a run id)",
+                                   optarg);
+            ro.run = v;
+            break;
+        }
+        case 'o':
+            dir = optarg;
+            break;
+        case 'F':
+            ro.format = report_format_parse(optarg);
+            if (ro.format < 0)
+                return usage_error("report: bad --format '%s' (html, svg, "
+                                   "dot, perfetto or pcap)", optarg);
+            break;
+        case 'p':
+            if (trace_conn_spec_parse(optarg, pa, sizeof(pa), pb,
+                                      sizeof(pb)) < 0)
+                return usage_error("report: bad --pair '%s' (e.g. "
+                                   "osd.0-osd.1)", optarg);
+            ro.pair_a = pa;
+            ro.pair_b = pb;
+            break;
+        case 'f':
+            if (parse_time_ns(optarg, &ro.from_ns) < 0)
+                return usage_error("report: bad --from '%s' (e.g. 1.5s)",
+                                   optarg);
+            break;
+        case 'u':
+            if (parse_time_ns(optarg, &ro.until_ns) < 0)
+                return usage_error("report: bad --until '%s' (e.g. 2s)",
+                                   optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return usage_error("report: %s", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return usage_error("report: %s", "expected one TRACE.db");
+    if (!dir)
+        return usage_error("report: %s", "expected -o DIR");
+    const char *path = argv[optind];
+    struct trace_open_error oe;
+    struct trace_db *db = trace_open(path, TRACE_OPEN_READONLY, &oe);
+    if (!db) {
+        fprintf(stderr, "%s: %s\n", prog, oe.msg);
+        return EXIT_NOINPUT;
+    }
+    char err[512];
+    const char *written = NULL;
+    int e = report_write(db, &ro, dir, &written, err, sizeof(err));
+    trace_close(db);
+    if (e < 0) {
+        fprintf(stderr, "%s: report: %s\n", prog, err);
+        /* 69: EX_UNAVAILABLE, a format this build lacks */
+        return strstr(err, "not available") ? 69 : EXIT_SOFTWARE;
+    }
+    printf("report: %s\n", written);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1302,5 +1404,7 @@ main(int argc, char **argv)
         return cmd_replay(argc - 1, argv + 1);
     if (!strcmp(cmd, "pcap"))
         return cmd_pcap(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report"))
+        return cmd_report(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);
 }

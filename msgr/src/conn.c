@@ -56,6 +56,24 @@ msgr__conn_state_next(int state)
 }
 
 int
+msgr_fsm_nstates(void)
+{
+    return MSGR_CONN_NSTATES;
+}
+
+const char *
+msgr_fsm_state_name(int state)
+{
+    return msgr__conn_state_name(state);
+}
+
+unsigned
+msgr_fsm_state_next(int state)
+{
+    return msgr__conn_state_next(state);
+}
+
+int
 msgr__conn_state(const struct msgr_conn *c)
 {
     return atomic_load_explicit(&c->state, memory_order_acquire);

@@ -470,6 +470,14 @@ int msgr_conn_rev(struct msgr_conn *c);
 const char *msgr_conn_state_name(struct msgr_conn *c);
 /* A stable small id (per messenger, increasing) for logs and traces. */
 uint64_t msgr_conn_id(struct msgr_conn *c);
+/* The connection state machine's declaration (one table in msgr), for
+ * tools that draw it, such as reports' state graphs: states are numbered
+ * 0 .. msgr_fsm_nstates() - 1 with NONE first; msgr_fsm_state_name gives
+ * "READY" ("?" out of range) and msgr_fsm_state_next the bitmask of the
+ * states a state may move to (bit i: state i). */
+int msgr_fsm_nstates(void);
+const char *msgr_fsm_state_name(int state);
+unsigned msgr_fsm_state_next(int state);
 msgr_time_ns msgr_conn_last_keepalive_ack(struct msgr_conn *c);
 /* An opaque slot for the application (Ceph's priv). */
 void msgr_conn_set_priv(struct msgr_conn *c, void *priv);
