@@ -1423,6 +1423,15 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
     if (!o->quiet)
         fprintf(r->out, "scenario: %s (%s, %u nodes, stack %s)\n", p->title,
                 p->path, p->n_nodes, r->env->name);
+    for (uint32_t k = 0; k < p->n_configs; k++)
+        if (p->configs[k].key == SCN_CONFIG_CRC && p->configs[k].value == 0) {
+            /* Ceph's msgr2 crc mode checks every frame whatever ms_crc_*
+             * say (they act on msgr1); so do we */
+            fprintf(r->out, "note: %s:%u: crc off has no effect: msgr2's "
+                            "crc mode always checks frames, as Ceph's does\n",
+                    p->path, p->configs[k].loc.line);
+            break;
+        }
     /* on posix the world is only the seeded source of the workload's and
      * chaos's random draws, so both stacks draw the same faults */
     r->w = sim_world_new(r->seed);
