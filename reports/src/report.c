@@ -110,15 +110,10 @@ graph_files(struct ctx *c, const char *name, const struct report_buf *dot,
 static int
 latest_run(struct trace_db *db, int64_t *run, char *err, size_t errlen)
 {
-    struct trace_run *runs = NULL;
-    size_t n = 0;
-    if (trace_runs_list(db, &runs, &n) < 0 || n == 0) {
-        trace_runs_free(runs, n);
+    if (trace_run_latest(db, run) < 0) {
         snprintf(err, errlen, "the trace holds no run");
         return -1;
     }
-    *run = runs[n - 1].id;
-    trace_runs_free(runs, n);
     return 0;
 }
 

@@ -107,6 +107,30 @@ trace_runs_free(struct trace_run *runs, size_t n)
 }
 
 int
+trace_run_latest(struct trace_db *db, int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    int e = 0;
+
+    *id = 0;
+    pthread_mutex_lock(&db->lock);
+    pthread_mutex_lock(&db->sql_lock);
+    if (sqlite3_prepare_v2(db->sql, "SELECT max(id) FROM run", -1, &st,
+                           NULL) != SQLITE_OK) {
+        e = trace__sqlfail(db, "latest run");
+    } else if (sqlite3_step(st) == SQLITE_ROW &&
+               sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *id = sqlite3_column_int64(st, 0);
+    } else {
+        e = trace__fail(db, TRACE_ENOTFOUND, "%s holds no run", db->path);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&db->sql_lock);
+    pthread_mutex_unlock(&db->lock);
+    return e;
+}
+
+int
 trace_runs_list(struct trace_db *db, struct trace_run **out, size_t *n)
 {
     sqlite3_stmt *st = NULL;

@@ -375,6 +375,8 @@ void trace_run_fini(struct trace_run *r);
 /* Every run, by id; *out is an array of *n (trace_runs_free). */
 int trace_runs_list(struct trace_db *db, struct trace_run **out, size_t *n);
 void trace_runs_free(struct trace_run *runs, size_t n);
+/* The id of the file's latest run; TRACE_ENOTFOUND when it holds none. */
+int trace_run_latest(struct trace_db *db, int64_t *id);
 
 /* One event as read back. Text fields point into the cursor and stay
  * valid until the next trace_cursor_next / trace_cursor_free; NULL when
