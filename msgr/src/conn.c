@@ -17,6 +17,10 @@
 
 #include "msgr_internal.h"
 
+/* Reads start at READ_CHUNK_MIN bytes of buffer (Ceph's prefetch size:
+ * an idle connection keeps little) and double up to READ_CHUNK while
+ * reads fill what they are offered (a stream). */
+#define READ_CHUNK_MIN   (4 * 1024)
 #define READ_CHUNK       (64 * 1024)
 #define READS_PER_EVENT  16
 #define WQ_HIGH_BYTES    (1024 * 1024)
@@ -1085,22 +1089,23 @@ expect_frame(struct msgr_conn *c)
 static int
 ensure_rbuf(struct msgr_conn *c, size_t need)
 {
+    size_t chunk = c->rchunk ? c->rchunk : READ_CHUNK_MIN;
     /* what stays from `base` on: the unread bytes and the kept preamble */
     size_t base = c->roff - c->rkeep;
     size_t unread = c->rlen - base;
     need += c->rkeep;
-    if (base && (base == c->rlen || c->rcap - c->rlen < READ_CHUNK ||
+    if (base && (base == c->rlen || c->rcap - c->rlen < chunk ||
                  c->rcap - base < need)) {
         memmove(c->rbuf, c->rbuf + base, unread);
         c->rlen = unread;
         c->roff = c->rkeep;
     }
     size_t want = need > unread ? need : unread;
-    if (want < READ_CHUNK)
-        want = READ_CHUNK;
+    if (want < chunk)
+        want = chunk;
     if (c->rcap >= want && c->rcap - c->rlen > 0)
         return 0;
-    size_t ncap = c->rcap ? c->rcap : READ_CHUNK;
+    size_t ncap = c->rcap ? c->rcap : chunk;
     while (ncap < want || ncap - c->rlen == 0)
         ncap *= 2;
     uint8_t *nb = msgr__realloc(c->rbuf, ncap);
@@ -1164,6 +1169,8 @@ do_read(struct msgr_conn *c)
             return;
         }
         c->rlen += (size_t)r;
+        if ((size_t)r == iov.iov_len && c->rchunk < READ_CHUNK)
+            c->rchunk = c->rchunk ? 2 * c->rchunk : 2 * READ_CHUNK_MIN;
         c->last_active = now(c);
         atomic_fetch_add_explicit(&perf->bytes_in, (uint64_t)r,
                                   memory_order_relaxed);

@@ -315,6 +315,7 @@ struct msgr_conn {
     struct msgr_socket *sock;
     uint8_t *rbuf;
     size_t rcap, rlen, roff;
+    uint32_t rchunk; /* read size now: grows while reads fill it */
     size_t need;
     size_t rkeep; /* bytes before roff kept: the preamble of the frame
                      whose body is being read (a hold rewinds over it) */
