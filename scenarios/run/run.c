@@ -42,13 +42,54 @@ rn_internal(struct rn *r, const char *fmt, ...)
     va_end(ap);
 }
 
+static size_t
+pair_slot(const uint64_t *keys, size_t cap, uint64_t key)
+{
+    uint64_t h = key * 0x9e3779b97f4a7c15ull;
+    size_t i = (size_t)(h >> 20) & (cap - 1);
+    while (keys[i] && keys[i] != key)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+struct rn_pair *
+rn_pair_find(const struct rn *r, uint32_t a, uint32_t b)
+{
+    if (!r->pair_cap)
+        return NULL;
+    uint64_t key = ((uint64_t)a << 32 | b) + 1;
+    size_t i = pair_slot(r->pair_keys, r->pair_cap, key);
+    return r->pair_keys[i] ? r->pair_vals[i] : NULL;
+}
+
 struct rn_pair *
 rn_pair(struct rn *r, uint32_t a, uint32_t b)
 {
-    struct rn_pair **pp = &r->pairs[(size_t)a * r->n + b];
-    if (!*pp)
-        *pp = xcalloc(1, sizeof(**pp));
-    return *pp;
+    struct rn_pair *pr = rn_pair_find(r, a, b);
+    if (pr)
+        return pr;
+    if (2 * (r->pair_len + 1) > r->pair_cap) {
+        size_t ncap = r->pair_cap ? 2 * r->pair_cap : 64;
+        uint64_t *nk = xcalloc(ncap, sizeof(*nk));
+        struct rn_pair **nv = xcalloc(ncap, sizeof(*nv));
+        for (size_t i = 0; i < r->pair_cap; i++)
+            if (r->pair_keys[i]) {
+                size_t j = pair_slot(nk, ncap, r->pair_keys[i]);
+                nk[j] = r->pair_keys[i];
+                nv[j] = r->pair_vals[i];
+            }
+        free(r->pair_keys);
+        free(r->pair_vals);
+        r->pair_keys = nk;
+        r->pair_vals = nv;
+        r->pair_cap = ncap;
+    }
+    uint64_t key = ((uint64_t)a << 32 | b) + 1;
+    size_t i = pair_slot(r->pair_keys, r->pair_cap, key);
+    r->pair_keys[i] = key;
+    r->pair_vals[i] = pr = xcalloc(1, sizeof(*pr));
+    r->pair_len++;
+    return pr;
 }
 
 /* ------------------------------------------------------------- agenda */
@@ -654,7 +695,7 @@ node_stop(struct rn *r, uint32_t i)
     RN_CALL(r, msgr_destroy(m));
     nd->m = NULL;
     for (uint32_t b = 0; b < r->n; b++) {
-        struct rn_pair *pr = r->pairs[(size_t)i * r->n + b];
+        struct rn_pair *pr = rn_pair_find(r, i, b);
         if (pr)
             pr->cur = NULL;
     }
@@ -672,7 +713,7 @@ tell_peers(struct rn *r, uint32_t i, const struct msgr_addrvec *old)
         if (k == i || !r->nodes[k].up)
             continue;
         RN_CALL(r, msgr_mark_down(r->nodes[k].m, old));
-        struct rn_pair *pr = r->pairs[(size_t)k * r->n + i];
+        struct rn_pair *pr = rn_pair_find(r, k, i);
         if (pr)
             pr->cur = NULL;
     }
@@ -1440,7 +1481,6 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
     r->n = p->n_nodes;
     r->end_ns = p->duration_ns;
     r->nodes = xcalloc(r->n, sizeof(*r->nodes));
-    r->pairs = xcalloc((size_t)r->n * r->n, sizeof(*r->pairs));
     r->verdicts = xcalloc(p->n_expects, sizeof(*r->verdicts));
     r->trig_fired = xcalloc(p->n_triggers, sizeof(*r->trig_fired));
     sim_world_rng(r->w, SIM_STREAM_WORKLOAD, 0, &r->work_rng);
@@ -1509,13 +1549,14 @@ scn_run(const struct scn_plan *p, const char *src, size_t src_len,
 out_free:
     rn_faults_free(r);
     sim_world_free(r->w);
-    for (size_t k = 0; k < (size_t)r->n * r->n; k++)
-        if (r->pairs[k]) {
-            free(r->pairs[k]->seen);
-            free(r->pairs[k]->lat);
-            free(r->pairs[k]);
+    for (size_t k = 0; k < r->pair_cap; k++)
+        if (r->pair_keys[k]) {
+            free(r->pair_vals[k]->seen);
+            free(r->pair_vals[k]->lat);
+            free(r->pair_vals[k]);
         }
-    free(r->pairs);
+    free(r->pair_keys);
+    free(r->pair_vals);
     free(r->nodes);
     free(r->agenda);
     free(r->flows);

@@ -110,7 +110,7 @@ static bool
 check_pair(struct rn *r, const struct scn_expect *e, uint32_t a, uint32_t b,
            char *ev, size_t evlen)
 {
-    struct rn_pair *pr = r->pairs[(size_t)a * r->n + b];
+    struct rn_pair *pr = rn_pair_find(r, a, b);
     struct rn_pair zero;
     memset(&zero, 0, sizeof(zero));
     if (!pr)

@@ -239,7 +239,12 @@ struct rn {
     struct sim_world *w;
     struct rn_node *nodes;
     uint32_t n;
-    struct rn_pair **pairs;    /* [a * n + b], allocated on first use */
+    /* (sender, receiver) -> pair, created on first use: an open-addressing
+     * table keyed by a << 32 | b (+1, 0 marks empty), so 10,000 nodes do
+     * not cost n^2 pointers; looked up, never iterated but to free */
+    uint64_t *pair_keys;
+    struct rn_pair **pair_vals;
+    size_t pair_cap, pair_len;
     struct rn_item *agenda;    /* a binary heap on (t, seq) */
     uint32_t nagenda, capagenda;
     uint64_t next_seq;
@@ -307,6 +312,8 @@ scn_set_has(const struct scn_set *s, uint32_t i)
 
 /* run.c */
 struct rn_pair *rn_pair(struct rn *r, uint32_t a, uint32_t b);
+/* NULL when nothing happened between a and b yet */
+struct rn_pair *rn_pair_find(const struct rn *r, uint32_t a, uint32_t b);
 void rn_internal(struct rn *r, const char *fmt, ...);
 void rn_push(struct rn *r, uint64_t t, enum rn_item_kind kind, uint32_t idx,
              const struct scn_action *act, uint32_t line);

@@ -25,11 +25,14 @@ struct scn_trace {
     const char *path, *scenario_path;
     char *text;
     int failed;
+    int ended; /* run_end came: the teardown after it is not the run's */
     int detail;
     char errmsg[256];
     /* runner node index -> trace node id of its latest incarnation */
     int64_t *node_id;
-    struct clock_adapter *clocks;
+    /* one adapter per node index, allocated once: the trace's tracer keeps
+     * its address for the whole run, so it must never move */
+    struct clock_adapter **clocks;
     uint32_t nnodes;
     /* runner fault id -> trace fault id */
     int64_t *fault_id;
@@ -101,6 +104,8 @@ o_node(void *arg, uint32_t node, const char *name, uint8_t type,
        uint32_t incarnation)
 {
     struct scn_trace *t = arg;
+    if (t->ended)
+        return;
     grow_nodes(t, node);
     const char *dot = strchr(name, '.');
     struct trace_node_info ni = {
@@ -120,17 +125,26 @@ o_tracer(void *arg, uint32_t node, uint64_t (*now)(void *), void *now_arg,
          struct msgr_tracer *out)
 {
     struct scn_trace *t = arg;
+    if (t->ended)
+        return;
     grow_nodes(t, node);
-    t->clocks[node].now = now;
-    t->clocks[node].arg = now_arg;
+    if (!t->clocks[node]) {
+        t->clocks[node] = calloc(1, sizeof(*t->clocks[node]));
+        if (!t->clocks[node])
+            abort();
+    }
+    t->clocks[node]->now = now;
+    t->clocks[node]->arg = now_arg;
     note_err(t, trace_tracer_for_node(t->db, t->run, t->node_id[node],
-                                      clock_cb, &t->clocks[node], out));
+                                      clock_cb, t->clocks[node], out));
 }
 
 static void
 o_action(void *arg, uint64_t at, uint32_t line, const char *what)
 {
     struct scn_trace *t = arg;
+    if (t->ended)
+        return;
     char buf[256];
     snprintf(buf, sizeof(buf), "line %u: %s", line, what);
     note_err(t, trace_event_action(t->db, t->run, (int64_t)at, 0, buf));
@@ -141,6 +155,8 @@ o_fault(void *arg, uint64_t at, uint64_t id, const char *kind,
         const char *targets, const char *params)
 {
     struct scn_trace *t = arg;
+    if (t->ended)
+        return;
     if (id >= t->nfaults) {
         uint64_t n = t->nfaults ? t->nfaults : 16;
         while (n <= id)
@@ -160,6 +176,8 @@ static void
 o_fault_heal(void *arg, uint64_t at, uint64_t id)
 {
     struct scn_trace *t = arg;
+    if (t->ended)
+        return;
     if (id < t->nfaults && t->fault_id[id])
         note_err(t, trace_fault_heal(t->db, t->run, t->fault_id[id],
                                      (int64_t)at));
@@ -170,6 +188,8 @@ o_msg_sent(void *arg, uint64_t at, uint32_t src, uint32_t dst, uint64_t seq,
            uint64_t tid, uint64_t size, uint64_t checksum)
 {
     struct scn_trace *t = arg;
+    if (t->ended)
+        return;
     (void)seq;
     if (src >= t->nnodes || dst >= t->nnodes)
         return;
@@ -193,6 +213,8 @@ o_msg_given_up(void *arg, uint64_t at, uint32_t src, uint32_t dst,
                uint64_t tid)
 {
     struct scn_trace *t = arg;
+    if (t->ended)
+        return;
     if (src >= t->nnodes || dst >= t->nnodes)
         return;
     struct trace_msg_rec m = {
@@ -212,6 +234,8 @@ o_expectation(void *arg, uint32_t line, const char *text, bool held,
               const char *evidence)
 {
     struct scn_trace *t = arg;
+    if (t->ended)
+        return;
     note_err(t, trace_expectation_add(t->db, t->run, (int)line, text,
                                       held ? "pass" : "fail", evidence));
 }
@@ -220,8 +244,11 @@ static void
 o_run_end(void *arg, uint64_t at, uint64_t fingerprint, int exit_code)
 {
     struct scn_trace *t = arg;
+    if (t->ended)
+        return;
     char fp[32];
     snprintf(fp, sizeof(fp), "%016" PRIx64, fingerprint);
+    t->ended = 1;
     note_err(t, trace_run_end(t->db, t->run, (int64_t)at, fp,
                               exit_code == 0   ? "pass"
                               : exit_code == 1 ? "fail"
@@ -233,6 +260,8 @@ static void
 o_segment(void *arg, const struct sim_capture_seg *cs)
 {
     struct scn_trace *t = arg;
+    if (t->ended)
+        return;
     struct trace_segment_rec r = {
         .t_ns = (int64_t)cs->t_ns,
         .arrive_ns = cs->dropped ? -1 : (int64_t)cs->arrive_ns,
@@ -346,6 +375,8 @@ scn_trace_close(struct scn_trace *t, char *err, size_t errlen)
     trace_close(t->db);
     free(t->text);
     free(t->node_id);
+    for (uint32_t i = 0; i < t->nnodes; i++)
+        free(t->clocks[i]);
     free(t->clocks);
     free(t->fault_id);
     free(t);

@@ -30,4 +30,10 @@ if grep -v " osd.1 " "$tmp/ev.txt" | grep -q .; then fail "--node leaked other n
 "$MSGRSIM" replay "$tmp/t.db" --node osd.1 >/dev/null 2>&1; [ $? -eq 2 ] || fail "--node without --events"
 "$MSGRSIM" replay "$tmp/t.db" --run 7 >/dev/null 2>&1; [ $? -eq 65 ] || fail "missing run"
 "$MSGRSIM" replay "$tmp/nope.db" >/dev/null 2>&1; [ $? -eq 66 ] || fail "missing file"
+# a run that ends with messages still queued closes its trace complete
+pending=$(dirname "$0")/pending-at-end.scn
+"$MSGRSIM" run --quiet --trace "$tmp/p.db" "$pending" >"$tmp/p.txt" 2>&1 ||
+    fail "pending-at-end: $(cat "$tmp/p.txt")"
+grep -q "^trace: " "$tmp/p.txt" || fail "pending-at-end: no trace line: $(cat "$tmp/p.txt")"
+"$MSGRSIM" replay "$tmp/p.db" >/dev/null 2>&1 || fail "pending-at-end does not replay"
 echo "ok"
