@@ -227,6 +227,7 @@ struct msgr_msg *msgr__msg_new_raw(uint32_t len, uint8_t **buf);
 /* The message pool (msg_pool.c): size classes by payload length. */
 enum msgr__msg_pool_class {
     MSGR_MSG_POOL_EMPTY, /* no payload */
+    MSGR_MSG_POOL_64,    /* up to 64 B */
     MSGR_MSG_POOL_256,   /* up to 256 B */
     MSGR_MSG_POOL_4K,    /* up to 4 KiB */
     MSGR_MSG_POOL_64K,   /* up to 64 KiB */

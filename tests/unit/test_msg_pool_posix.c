@@ -67,7 +67,7 @@ test_default(void **state)
     struct msgr_msg *m = msgr_msg_new(MSGR_MSG_TEST, 16, 0, 0);
     assert_non_null(m);
     msgr_msg_unref(m);
-    assert_int_equal(msgr__msg_pool_count(MSGR_MSG_POOL_256),
+    assert_int_equal(msgr__msg_pool_count(MSGR_MSG_POOL_64),
                      (unsigned)want);
     assert_int_equal(msgr__msg_pool_set_enabled(want), want);
     msgr_msg_pool_trim();
@@ -81,7 +81,9 @@ struct class_case {
 
 static const struct class_case class_cases[] = {
     {0, 0, 0, MSGR_MSG_POOL_EMPTY},
-    {1, 0, 0, MSGR_MSG_POOL_256},
+    {1, 0, 0, MSGR_MSG_POOL_64},
+    {32, 16, 16, MSGR_MSG_POOL_64},
+    {65, 0, 0, MSGR_MSG_POOL_256},
     {100, 100, 56, MSGR_MSG_POOL_256},
     {0, 0, 257, MSGR_MSG_POOL_4K},
     {16, 0, 4080, MSGR_MSG_POOL_4K},
@@ -155,7 +157,7 @@ test_reuse(void **state)
     assert_true(__asan_address_is_poisoned(&a->hdr.seq));
 #endif
 
-    struct msgr_msg *small = msgr_msg_new(MSGR_MSG_TEST, 8, 0, 0);
+    struct msgr_msg *small = msgr_msg_new(MSGR_MSG_TEST, 80, 0, 0);
     assert_ptr_not_equal(small, a);
     assert_int_equal(msgr__msg_pool_count(MSGR_MSG_POOL_4K), 1);
 
@@ -198,7 +200,7 @@ test_bound_and_trim(void **state)
     unsigned n = keep + 10;
     struct msgr_msg **v = test_malloc(sizeof(*v) * n);
     for (unsigned i = 0; i < n; i++) {
-        v[i] = msgr_msg_new(MSGR_MSG_TEST, 64, 0, 0);
+        v[i] = msgr_msg_new(MSGR_MSG_TEST, 100, 0, 0);
         assert_non_null(v[i]);
     }
     for (unsigned i = 0; i < n; i++)
