@@ -72,27 +72,23 @@ msgr__conn_vec_remove(struct conn_vec *cv, struct msgr_conn *c)
 /* ---------------------------------------------------------------- message */
 
 /*
- * A message and its payload are one allocation: the payload buffers of a
- * new message are carved out of the bytes that follow the struct, so a
- * message costs one malloc however many segments it has.
+ * A message and its payload are one block: the payload buffers of a new
+ * message are carved out of the bytes that follow the struct, so a message
+ * costs one block however many segments it has, and blocks come from the
+ * message pool (msg_pool.c), not from malloc each time.
  */
-struct msg_alloc {
-    struct msgr_msg m;
-    uint8_t payload[];
-};
-
 static struct msgr_msg *
-msg_alloc(size_t payload)
+msg_alloc(size_t payload, uint8_t **buf)
 {
-    struct msg_alloc *a = msgr__alloc(sizeof(*a) + payload);
-    if (!a)
+    struct msgr_msg *m = msgr__msg_pool_get(payload, buf);
+    if (!m)
         return NULL;
-    memset(&a->m, 0, sizeof(a->m));
-    atomic_init(&a->m.refs, 1);
-    a->m.hdr.priority = MSGR_PRIO_DEFAULT;
-    a->m.hdr.version = 1;
-    a->m.hdr.compat_version = 1;
-    return &a->m;
+    memset(m, 0, sizeof(*m));
+    atomic_init(&m->refs, 1);
+    m->hdr.priority = MSGR_PRIO_DEFAULT;
+    m->hdr.version = 1;
+    m->hdr.compat_version = 1;
+    return m;
 }
 
 struct msgr_msg *
@@ -100,10 +96,10 @@ msgr_msg_new(uint16_t type, uint32_t front_len, uint32_t middle_len,
              uint32_t data_len)
 {
     size_t total = (size_t)front_len + middle_len + data_len;
-    struct msgr_msg *m = msg_alloc(total);
+    uint8_t *p;
+    struct msgr_msg *m = msg_alloc(total, &p);
     if (!m)
         return NULL;
-    uint8_t *p = ((struct msg_alloc *)m)->payload;
     m->hdr.type = type;
     m->front.data = front_len ? p : NULL;
     m->front.len = front_len;
@@ -117,11 +113,7 @@ msgr_msg_new(uint16_t type, uint32_t front_len, uint32_t middle_len,
 struct msgr_msg *
 msgr__msg_new_raw(uint32_t len, uint8_t **buf)
 {
-    struct msgr_msg *m = msg_alloc(len);
-    if (!m)
-        return NULL;
-    *buf = ((struct msg_alloc *)m)->payload;
-    return m;
+    return msg_alloc(len, buf);
 }
 
 void
@@ -141,7 +133,7 @@ msgr_msg_unref(struct msgr_msg *m)
     msgr__throttle_put(m->throttle, m->throttle_msgs, m->throttle_bytes);
     if (m->conn)
         msgr_conn_unref(m->conn);
-    msgr__free(m);
+    msgr__msg_pool_put(m);
 }
 
 uint64_t

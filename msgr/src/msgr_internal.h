@@ -224,6 +224,28 @@ uint64_t msgr__msg_payload_len(const struct msgr_msg *msg);
  * message owns. */
 struct msgr_msg *msgr__msg_new_raw(uint32_t len, uint8_t **buf);
 
+/* The message pool (msg_pool.c): size classes by payload length. */
+enum msgr__msg_pool_class {
+    MSGR_MSG_POOL_EMPTY, /* no payload */
+    MSGR_MSG_POOL_64,    /* up to 64 B */
+    MSGR_MSG_POOL_256,   /* up to 256 B */
+    MSGR_MSG_POOL_4K,    /* up to 4 KiB */
+    MSGR_MSG_POOL_64K,   /* up to 64 KiB */
+    MSGR_MSG_POOL_NCLASS,
+    MSGR_MSG_POOL_NONE = MSGR_MSG_POOL_NCLASS /* larger: plain malloc */
+};
+/* Uninitialised memory for a message and payload bytes behind it (*buf);
+ * any thread. NULL on ENOMEM. */
+struct msgr_msg *msgr__msg_pool_get(size_t payload, uint8_t **buf);
+/* Gives back what msgr__msg_pool_get returned; any thread. */
+void msgr__msg_pool_put(struct msgr_msg *m);
+/* For tests: switch pooling on or off (off also trims); returns the old
+ * setting. Off by default under AddressSanitizer. */
+int msgr__msg_pool_set_enabled(int on);
+unsigned msgr__msg_pool_count(enum msgr__msg_pool_class cls);
+unsigned msgr__msg_pool_keep_max(enum msgr__msg_pool_class cls);
+enum msgr__msg_pool_class msgr__msg_pool_class_of(const struct msgr_msg *m);
+
 /* ------------------------------------------------------------ connection */
 
 /* The out queue: FIFO buckets ordered by priority, highest first. */

@@ -121,6 +121,13 @@ struct msgr_msg *msgr_msg_new(uint16_t type, uint32_t front_len,
                               uint32_t middle_len, uint32_t data_len);
 void msgr_msg_ref(struct msgr_msg *m);
 void msgr_msg_unref(struct msgr_msg *m);
+/*
+ * Messages up to 64 KiB of payload come from a process-wide pool that keeps
+ * a bounded number of freed messages (about 13 MiB at most) for reuse. This
+ * gives all of them back to the allocator, e.g. when a process goes idle.
+ * Thread safe.
+ */
+void msgr_msg_pool_trim(void);
 
 /* ------------------------------------------------------------ dispatcher */
 
