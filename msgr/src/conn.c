@@ -2296,6 +2296,12 @@ handle_message(struct msgr_conn *c, const struct msgr_seg *segs)
     c->ack_left++;
     atomic_fetch_add_explicit(&c->worker->perf.msgs_in, 1,
                               memory_order_relaxed);
+    if (msgr__blackholed(m, c, msg, MSGR_BLACKHOLE_IN)) {
+        /* read and acknowledged, then dropped: the sender never knows */
+        msgr__trace_msg(m, c, msg, MSGR_FATE_BLACKHOLED);
+        msgr_msg_unref(msg);
+        return 0;
+    }
     deliver_or_delay(c, msg);
     return 0;
 }
@@ -3032,7 +3038,7 @@ msgr_conn_send_message(struct msgr_conn *c, struct msgr_msg *msg)
     if (s == MSGR_CONN_CLOSED || atomic_load(&c->stop_requested) ||
         (c->is_loopback && !atomic_load(&c->connected)))
         return MSGR_ECLOSED;
-    if (msgr__blackholed(c->msgr, c, msg)) {
+    if (msgr__blackholed(c->msgr, c, msg, MSGR_BLACKHOLE_OUT)) {
         msgr__trace_msg(c->msgr, c, msg, MSGR_FATE_BLACKHOLED);
         msgr_msg_unref(msg);
         return 0;

@@ -248,11 +248,18 @@ msgr__get_throttle(struct msgr *m, uint8_t type)
 
 /* ------------------------------------------------------------ blackholes */
 
+static unsigned
+blackhole_dirs(const struct msgr_blackhole *b)
+{
+    return b->dirs ? b->dirs : MSGR_BLACKHOLE_OUT;
+}
+
 static int
 blackhole_equal(const struct msgr_blackhole *a, const struct msgr_blackhole *b)
 {
     if (a->peer_types != b->peer_types || a->msg_type != b->msg_type ||
-        a->addr.family != b->addr.family)
+        a->addr.family != b->addr.family ||
+        blackhole_dirs(a) != blackhole_dirs(b))
         return 0;
     return a->addr.family == MSGR_AF_UNSPEC ||
            msgr_addr_same_endpoint(&a->addr, &b->addr);
@@ -305,8 +312,10 @@ msgr_blackhole_clear(struct msgr *m, const struct msgr_blackhole *b)
 
 static int
 blackhole_match(const struct msgr_blackhole *b, struct msgr_conn *c,
-                const struct msgr_msg *msg)
+                const struct msgr_msg *msg, unsigned dir)
 {
+    if (!(blackhole_dirs(b) & dir))
+        return 0;
     if (b->msg_type && b->msg_type != msg->hdr.type)
         return 0;
     if (b->peer_types && !(b->peer_types & c->peer_type))
@@ -321,7 +330,7 @@ blackhole_match(const struct msgr_blackhole *b, struct msgr_conn *c,
 
 int
 msgr__blackholed(struct msgr *m, struct msgr_conn *c,
-                 const struct msgr_msg *msg)
+                 const struct msgr_msg *msg, unsigned dir)
 {
     if (atomic_load_explicit(&m->nblackholes, memory_order_relaxed) == 0)
         return 0;
@@ -329,7 +338,7 @@ msgr__blackholed(struct msgr *m, struct msgr_conn *c,
     m->ops->mutex_lock(m->lock);
     int n = atomic_load(&m->nblackholes);
     for (int i = 0; i < n && !hit; i++)
-        hit = blackhole_match(&m->blackholes[i], c, msg);
+        hit = blackhole_match(&m->blackholes[i], c, msg, dir);
     m->ops->mutex_unlock(m->lock);
     if (hit)
         atomic_fetch_add_explicit(&m->msgs_blackholed, 1,

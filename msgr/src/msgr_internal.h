@@ -174,9 +174,10 @@ struct msgr {
 const struct msgr_policy *msgr__get_policy(struct msgr *m, uint8_t type);
 /* The throttle set of the policy for type, with a reference. */
 struct msgr_throttle_set *msgr__get_throttle(struct msgr *m, uint8_t type);
-/* Non-zero if a blackhole rule drops msg sent on c. Any thread. */
+/* Non-zero if a blackhole rule drops msg sent (dir MSGR_BLACKHOLE_OUT) or
+ * received (MSGR_BLACKHOLE_IN) on c. Any thread. */
 int msgr__blackholed(struct msgr *m, struct msgr_conn *c,
-                     const struct msgr_msg *msg);
+                     const struct msgr_msg *msg, unsigned dir);
 uint64_t msgr__get_global_seq(struct msgr *m, uint64_t old);
 void msgr__log(struct msgr *m, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -2,7 +2,7 @@
  * Blackholes ("blackhole A -> B [type T]", Ceph's ms_blackhole_*):
  * matching messages are dropped at send time, never reach the wire, get
  * the BLACKHOLED fate; the connection stays up; clearing the rule lets
- * later messages through.
+ * later messages through. Inbound rules drop what is received.
  */
 #include "sim_pair.h"
 
@@ -83,6 +83,52 @@ test_blackhole_by_type(void **state)
     pair_fini(&P);
 }
 
+/* Inbound (Ceph's ms_blackhole_* also drop what they receive): the
+ * receiver reads, acknowledges and drops X; the sender sees nothing wrong
+ * (no replay, no fault); an outbound-only rule on the receiver drops
+ * nothing it receives. */
+static void
+test_blackhole_inbound(void **state)
+{
+    (void)state;
+    struct msgr_config ca = {0}, cb = {0};
+    pair_init(&P, 14, &ca, &cb, NULL);
+    struct msgr_blackhole out_only = {.msg_type = TYPE_X};
+    assert_int_equal(msgr_blackhole_set(P.mb, &out_only), 0);
+    int nx = 0, ny = 0;
+    send_xy(0, 20, &nx, &ny);
+    assert_true(pair_wait_delivered(&P, nx + ny, 5 * MSGR_NS_PER_S));
+    assert_int_equal(msgr_blackhole_clear(P.mb, NULL), 0);
+
+    struct msgr_blackhole in = {.msg_type = TYPE_X,
+                                .dirs = MSGR_BLACKHOLE_IN};
+    assert_int_equal(msgr_blackhole_set(P.mb, &in), 0);
+    /* a rule differing only by direction is another rule */
+    assert_int_equal(msgr_blackhole_clear(P.mb, &out_only), -ENOENT);
+    P.rx.next = 20;
+    long before = P.rx.delivered;
+    int nx2 = 0, ny2 = 0;
+    send_xy(20, 100, &nx2, &ny2);
+    assert_true(pair_wait_delivered(&P, before + ny2, 5 * MSGR_NS_PER_S));
+    pair_run(&P, 200 * MSGR_NS_PER_MS);
+    long gx, gy;
+    count_types(before, &gx, &gy);
+    assert_int_equal(gx, 0);
+    assert_int_equal(gy, ny2);
+    /* on the wire, acknowledged, dropped by the receiver, counted there */
+    assert_int_equal(P.ca.frames_out[MSGR_TAG_MESSAGE], nx + ny + nx2 + ny2);
+    assert_int_equal(P.cb.fate[MSGR_FATE_BLACKHOLED], nx2);
+    assert_int_equal(P.ca.fate[MSGR_FATE_BLACKHOLED], 0);
+    struct msgr_perf pb;
+    msgr_get_perf(P.mb, &pb);
+    assert_int_equal(pb.msgs_blackholed, (uint64_t)nx2);
+    struct msgr_conn *c = pair_conn(&P);
+    assert_true(msgr_conn_is_connected(c));
+    assert_int_equal(P.rx.resets + P.rx.remote_resets, 0);
+    msgr_conn_unref(c);
+    pair_fini(&P);
+}
+
 /* By address: the endpoint matches whatever the nonce; another port or
  * another peer type does not. */
 static void
@@ -146,6 +192,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blackhole_by_type),
         cmocka_unit_test(test_blackhole_by_addr),
+        cmocka_unit_test(test_blackhole_inbound),
         cmocka_unit_test(test_blackhole_table_full),
     };
     return cmocka_run_group_tests_name("sim_blackhole", tests, NULL, NULL);

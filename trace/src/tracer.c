@@ -207,7 +207,8 @@ static int
 receiver_side(const struct msgr_msg *msg, int fate)
 {
     return fate == MSGR_FATE_DELIVERED || fate == MSGR_FATE_DUPLICATE ||
-           (fate == MSGR_FATE_DROPPED && msg->conn != NULL);
+           ((fate == MSGR_FATE_DROPPED || fate == MSGR_FATE_BLACKHOLED) &&
+            msg->conn != NULL);
 }
 
 static void

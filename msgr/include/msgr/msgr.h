@@ -437,14 +437,22 @@ void msgr_get_throttle(struct msgr *m, uint8_t peer_type,
  *               the connection's registered peer addresses by endpoint
  *               (family, ip, port): address type and nonce are ignored,
  *               so a restarted peer stays blackholed;
- *   msg_type    0 = every message type.
- * Rules apply to messages sent after the call; any thread.
+ *   msg_type    0 = every message type;
+ *   dirs        MSGR_BLACKHOLE_OUT (what we send; 0 means this),
+ *               MSGR_BLACKHOLE_IN (what we receive, as Ceph's
+ *               ms_blackhole_* also do: the message is read, acknowledged
+ *               and then dropped, reported BLACKHOLED on the receiving
+ *               side; the sender sees it delivered), or both.
+ * Rules apply to messages sent (or read) after the call; any thread.
  */
 #define MSGR_MAX_BLACKHOLES 16
+#define MSGR_BLACKHOLE_OUT 1u
+#define MSGR_BLACKHOLE_IN  2u
 struct msgr_blackhole {
     uint32_t peer_types;
     struct msgr_addr addr;
     uint16_t msg_type;
+    uint8_t dirs;
 };
 /* Adds a rule (an equal rule is not added twice); -ENOSPC when full. */
 int msgr_blackhole_set(struct msgr *m, const struct msgr_blackhole *b);
