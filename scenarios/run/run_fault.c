@@ -457,12 +457,10 @@ rn_chaos_tick(struct rn *r, uint32_t ci)
             break;
         }
         if (f.kind == SCN_ACT_KILL || f.kind == SCN_ACT_CRASH) {
-            if (!r->nodes[s].host_dead && r->nodes[s].started) {
+            /* with `for` set the node comes back after the duration, as a
+             * new incarnation its peers are told about */
+            if (!r->nodes[s].host_dead && r->nodes[s].started)
                 rn_run_action(r, &f);
-                /* the killed node comes back after the duration, as a new
-                 * incarnation its peers are told about */
-                rn_push(r, now + dur, RN_ITEM_RESTART, s, NULL, a->loc.line);
-            }
         } else {
             rn_run_action(r, &f);
         }
