@@ -95,7 +95,7 @@ demo: build
 	@mkdir -p build/demo && rm -f build/demo/trace.db
 	./build/tools/msgrsim run $(DEMO_SCN) --trace build/demo/trace.db
 	./build/tools/msgrsim report build/demo/trace.db -o build/demo/report
-	@echo "report: file://$(CURDIR)/build/demo/report/index.html  (open it in a browser)"
+	@echo "open in a browser: file://$(CURDIR)/build/demo/report/index.html"
 	@echo
 	@echo "look into the trace (sqlite; docs/TRACE.md):"
 	@echo "  timeline:  ./build/tools/msgrsim replay build/demo/trace.db --events --conn osd.0-osd.2 | less"
