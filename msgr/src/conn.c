@@ -3159,7 +3159,7 @@ msgr_conn_is_loopback(struct msgr_conn *c)
 uint8_t
 msgr_conn_peer_type(struct msgr_conn *c)
 {
-    return c->peer_type;
+    return atomic_load_explicit(&c->peer_type, memory_order_relaxed);
 }
 
 void
@@ -3189,7 +3189,7 @@ msgr_conn_features(struct msgr_conn *c)
 int
 msgr_conn_rev(struct msgr_conn *c)
 {
-    return c->rev1;
+    return atomic_load_explicit(&c->rev1, memory_order_relaxed);
 }
 
 const char *

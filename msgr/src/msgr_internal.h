@@ -317,7 +317,9 @@ struct msgr_conn {
     void *priv;
 
     /* identity */
-    uint8_t peer_type;
+    /* written on the worker at each handshake, read by accessors from any
+     * thread (the application, the dispatch thread) */
+    _Atomic uint8_t peer_type;
     struct msgr_addrvec peer_addrs; /* registration key */
     struct msgr_addr target_addr;   /* what we dial (clients) */
     struct msgr_entity_name peer_name;
@@ -325,7 +327,7 @@ struct msgr_conn {
     struct msgr_policy policy;
     int is_loopback, is_client;
     uint64_t features;
-    int rev1; /* -1 until the banners are exchanged */
+    _Atomic int rev1; /* -1 until the banners are exchanged */
 
     /* state, written on the worker, read anywhere */
     _Atomic int state;
