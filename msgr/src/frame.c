@@ -91,9 +91,39 @@ msgr_tag_name(unsigned tag)
     return "UNKNOWN";
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <nmmintrin.h>
+#define CRC_SMALL_HW 1
+/* Below this many bytes the CPU's crc32 instruction, one qword at a time,
+ * beats ISA-L, whose folding set-up is paid on every call: a 64 B message
+ * costs six crcs of 4..64 bytes and they showed as ~11% of a 64 B stream
+ * profile. Same polynomial (Castagnoli), reflected, no inversion: the
+ * results are identical. */
+#define CRC_SMALL_MAX 256
+
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_small(uint32_t seed, const unsigned char *p, size_t len)
+{
+    uint64_t c = seed;
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t v;
+        memcpy(&v, p, sizeof(v)); /* x86 is little-endian: byte order kept */
+        c = _mm_crc32_u64(c, v);
+    }
+    uint32_t c32 = (uint32_t)c;
+    for (; len > 0; p++, len--)
+        c32 = _mm_crc32_u8(c32, *p);
+    return c32;
+}
+#endif
+
 uint32_t
 msgr_crc32c(uint32_t seed, const void *buf, size_t len)
 {
+#ifdef CRC_SMALL_HW
+    if (len < CRC_SMALL_MAX && __builtin_cpu_supports("sse4.2"))
+        return crc32c_small(seed, buf, len);
+#endif
     /* ISA-L takes a mutable pointer and an int length; it neither writes
      * the buffer nor inverts the crc, so chaining chunks is exact. */
     const unsigned char *p = buf;
