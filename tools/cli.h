@@ -29,6 +29,15 @@ int cli_parse_size(const char *s, uint64_t *out);
 /* A whole file (malloc'd), or NULL with errno set. */
 char *cli_read_file(const char *path, size_t *len);
 
+struct trace_db;
+/*
+ * Opens a trace read-only and settles which run a command works on (*run
+ * 0: the latest). 0 and *db open; else an exit code, the reason printed
+ * (66 the file cannot be opened, 65 it holds no such run).
+ */
+int cli_open_trace_run(const char *cmd, const char *path, int64_t *run,
+                       struct trace_db **db);
+
 /* cmd_scenario.c */
 int cli_cmd_check(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);

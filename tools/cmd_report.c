@@ -16,15 +16,6 @@
 #include "reports/report.h"
 #include "trace/trace.h"
 
-/* The id of the file's latest run; 0 when it holds none. */
-static int64_t
-latest_run(struct trace_db *db)
-{
-    int64_t id = 0;
-    trace_run_latest(db, &id);
-    return id;
-}
-
 int
 cli_cmd_pcap(int argc, char **argv)
 {
@@ -65,14 +56,10 @@ cli_cmd_pcap(int argc, char **argv)
     if (optind + 1 != argc || !out)
         return cli_usage_error("pcap: %s", "expected TRACE.db -o OUT.pcap");
     const char *path = argv[optind];
-    struct trace_open_error oe;
-    struct trace_db *db = trace_open(path, TRACE_OPEN_READONLY, &oe);
-    if (!db) {
-        fprintf(stderr, "%s: %s\n", cli_prog, oe.msg);
-        return EXIT_NOINPUT;
-    }
-    if (!run_id)
-        run_id = latest_run(db);
+    struct trace_db *db;
+    int code = cli_open_trace_run("pcap", path, &run_id, &db);
+    if (code)
+        return code;
     struct report_pcap_stats st;
     char err[512];
     int e = report_pcap_export(db, run_id, out, &po, &st, err, sizeof(err));
@@ -157,20 +144,21 @@ cli_cmd_report(int argc, char **argv)
     if (!dir)
         return cli_usage_error("report: %s", "expected -o DIR");
     const char *path = argv[optind];
-    struct trace_open_error oe;
-    struct trace_db *db = trace_open(path, TRACE_OPEN_READONLY, &oe);
-    if (!db) {
-        fprintf(stderr, "%s: %s\n", cli_prog, oe.msg);
-        return EXIT_NOINPUT;
-    }
+    struct trace_db *db;
+    int code = cli_open_trace_run("report", path, &ro.run, &db);
+    if (code)
+        return code;
     char err[512];
     const char *written = NULL;
     int e = report_write(db, &ro, dir, &written, err, sizeof(err));
     trace_close(db);
     if (e < 0) {
         fprintf(stderr, "%s: report: %s\n", cli_prog, err);
-        /* 69: EX_UNAVAILABLE, a format this build lacks */
-        return strstr(err, "not available") ? 69 : EXIT_SOFTWARE;
+        /* 69: EX_UNAVAILABLE, a format this build lacks; 65: nothing of
+         * that kind in the run (a pcap of a run traced without --capture) */
+        return e == -ENOTSUP  ? 69
+               : e == -ENOENT ? EXIT_DATAERR
+                              : EXIT_SOFTWARE;
     }
     printf("report: %s\n", written);
     return 0;

@@ -476,25 +476,16 @@ cli_cmd_replay(int argc, char **argv)
         return cli_usage_error("replay: %s",
                            "--from/--until/--node/--conn go with --events");
     const char *path = argv[optind];
-    struct trace_open_error oe;
-    struct trace_db *db = trace_open(path, TRACE_OPEN_READONLY, &oe);
-    if (!db) {
-        fprintf(stderr, "%s: %s\n", cli_prog, oe.msg);
-        return EXIT_NOINPUT;
-    }
+    struct trace_db *db;
+    int e = cli_open_trace_run("replay", path, &run_id, &db);
+    if (e)
+        return e;
     struct trace_run run;
-    int e;
-    if (!run_id && trace_run_latest(db, &run_id) < 0) {
-        fprintf(stderr, "%s: %s holds no run\n", cli_prog, path);
-        trace_close(db);
-        return EXIT_DATAERR;
-    }
     e = trace_run_get(db, run_id, &run);
     if (e < 0) {
-        fprintf(stderr, "%s: %s: no run %" PRId64 " (msgrsim replay %s lists "
-                "the latest)\n", cli_prog, path, run_id, path);
+        fprintf(stderr, "%s: replay: %s\n", cli_prog, trace_errmsg(db));
         trace_close(db);
-        return EXIT_DATAERR;
+        return EXIT_SOFTWARE;
     }
     int code = 0;
     if (events) {

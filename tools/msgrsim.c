@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "trace/trace.h"
 #include "msgr/msgr.h"
 #include "sim/sim.h"
 
@@ -686,6 +687,32 @@ cmd_demo(int argc, char **argv)
     }
     printf("ok\n");
     return 0;
+}
+
+int
+cli_open_trace_run(const char *cmd, const char *path, int64_t *run,
+                   struct trace_db **db)
+{
+    struct trace_open_error oe;
+    *db = trace_open(path, TRACE_OPEN_READONLY, &oe);
+    if (!*db) {
+        fprintf(stderr, "%s: %s\n", cli_prog, oe.msg);
+        return EXIT_NOINPUT;
+    }
+    struct trace_run r;
+    if (*run == 0 && trace_run_latest(*db, run) < 0) {
+        fprintf(stderr, "%s: %s: %s holds no run\n", cli_prog, cmd, path);
+    } else if (trace_run_get(*db, *run, &r) < 0) {
+        fprintf(stderr, "%s: %s: %s has no run %" PRId64 " (see its runs: "
+                "sqlite3 %s 'select id, scenario_path, verdict from run')\n",
+                cli_prog, cmd, path, *run, path);
+    } else {
+        trace_run_fini(&r);
+        return 0;
+    }
+    trace_close(*db);
+    *db = NULL;
+    return EXIT_DATAERR;
 }
 
 int

@@ -262,7 +262,7 @@ report_write(struct trace_db *db, const struct report_opts *o,
         rc = report_pcap_write(db, run, main_path, err, errlen);
 #else
         snprintf(err, errlen, "pcap export not available in this build");
-        rc = -1;
+        rc = -ENOTSUP;
 #endif
         break;
     case REPORT_FORMAT_HTML:

@@ -31,6 +31,17 @@ set +e
 [ $? -eq 2 ] || { echo "bad format not a usage error"; exit 1; }
 "$msgrsim" report "$tmp/none.db" -o "$tmp/x" 2>/dev/null
 [ $? -eq 66 ] || { echo "missing trace not 66"; exit 1; }
+"$msgrsim" report "$tmp/t.db" -o "$tmp/x" --run 9 2>"$tmp/err9"
+[ $? -eq 65 ] || { echo "missing run not 65"; exit 1; }
+grep -q "has no run 9" "$tmp/err9" || { echo "missing run not named"; exit 1; }
+# a pcap needs a captured run: say so, exit 65 (69 when built without libpcap)
+"$msgrsim" report "$tmp/t.db" -o "$tmp/x" --format pcap 2>"$tmp/errp"
+rc=$?
+if [ $rc -eq 65 ]; then
+    grep -q -- "--capture" "$tmp/errp" || { echo "pcap hint missing"; exit 1; }
+elif [ $rc -ne 69 ]; then
+    echo "pcap of an uncaptured run exited $rc"; exit 1
+fi
 set -e
 
 "$msgrsim" report "$tmp/t.db" -o "$tmp/pf" --format perfetto >/dev/null

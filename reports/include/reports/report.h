@@ -58,6 +58,9 @@ void report_opts_init(struct report_opts *o);
  * Writes the report of one run into dir (created when missing; files of
  * the same names are replaced). *written (may be NULL) gets the path of
  * the main file (index.html, trace.json, ...), valid until the next call.
+ * 0, or a negative value with a sentence in err: -ENOTSUP when the format
+ * is not in this build (pcap without libpcap), -ENOENT when the run holds
+ * nothing to export in that format, -1 otherwise.
  */
 int report_write(struct trace_db *db, const struct report_opts *o,
                  const char *dir, const char **written, char *err,
